@@ -1,0 +1,146 @@
+// `tandem bench -m MODEL`: prompt-processing and decode throughput, measured
+// together with the machine's memory read bandwidth in the same run, so the
+// decode roofline ratio (achieved tokens/s over bandwidth / bytes per token)
+// is a ratio of two numbers from one run on one machine.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <map>
+#include <random>
+
+#include "cli/commands.h"
+#include "tandem/base/error.h"
+#include "tandem/base/timer.h"
+#include "tandem/kernels/cpu/bandwidth.h"
+#include "tandem/kernels/cpu/isa.h"
+#include "tandem/model/model.h"
+
+namespace tandem::cli {
+namespace {
+
+struct BenchOptions {
+  std::vector<std::string> models;
+  int n_prompt = 128;
+  int n_gen = 32;
+  int repeats = 3;
+  std::string json_path;
+};
+
+int32_t argmax(const float* x, int64_t n) {
+  return static_cast<int32_t>(std::max_element(x, x + n) - x);
+}
+
+nlohmann::json bench_model(const std::string& path, const BenchOptions& o, ThreadPool& pool,
+                           double bandwidth) {
+  auto model = Model::load(path);
+  const ModelConfig& c = model->config();
+  KvCache cache = model->make_cache(o.n_prompt + o.n_gen + 1, 1);
+  std::mt19937 rng(42);
+  std::vector<int32_t> prompt(o.n_prompt);
+  for (auto& t : prompt) t = static_cast<int32_t>(rng() % c.n_vocab);
+
+  // Prompt processing: the whole prompt in one batched forward; best of N.
+  double pp_best = 1e30;
+  std::vector<float> logits;
+  for (int r = 0; r < o.repeats; ++r) {
+    cache.clear(0);
+    Timer t;
+    logits = model->forward_last(0, prompt, cache, pool);
+    pp_best = std::min(pp_best, t.seconds());
+  }
+  // Decode: one token per forward at batch 1, greedy; best of N runs of n_gen tokens.
+  double dec_best = 1e30;
+  for (int r = 0; r < o.repeats; ++r) {
+    cache.truncate(0, o.n_prompt);
+    int32_t next = argmax(logits.data(), c.n_vocab);
+    Timer t;
+    for (int i = 0; i < o.n_gen; ++i) {
+      std::vector<float> l = model->forward_last(0, std::span<const int32_t>(&next, 1), cache, pool);
+      next = argmax(l.data(), c.n_vocab);
+    }
+    dec_best = std::min(dec_best, t.seconds());
+  }
+  const double pp_tps = o.n_prompt / pp_best;
+  const double dec_tps = o.n_gen / dec_best;
+  // Bytes one decode step reads: weights plus, on average, the K and V rows attended.
+  const double mean_ctx = o.n_prompt + (o.n_gen + 1) / 2.0;
+  const double kv_bytes = 2.0 * c.n_layer * mean_ctx * c.kv_dim() * sizeof(float);
+  const double bytes_per_token = static_cast<double>(model->weights().bytes_per_token()) + kv_bytes;
+  const double roofline_tps = bandwidth / bytes_per_token;
+  std::string types;
+  {
+    std::map<std::string, int> count;
+    for (const auto& t : model->file().tensors()) count[std::string(dtype_name(t.type))]++;
+    for (const auto& [k, v] : count) types += (types.empty() ? "" : ",") + k + ":" + std::to_string(v);
+  }
+  return {
+      {"model", path},
+      {"tensor_types", types},
+      {"params_dim", c.dim},
+      {"n_layer", c.n_layer},
+      {"n_vocab", c.n_vocab},
+      {"bytes_per_token", bytes_per_token},
+      {"prompt_tokens", o.n_prompt},
+      {"prompt_tok_per_s", pp_tps},
+      {"decode_tokens", o.n_gen},
+      {"decode_tok_per_s", dec_tps},
+      {"roofline_tok_per_s", roofline_tps},
+      {"decode_roofline_ratio", dec_tps / roofline_tps},
+      {"prompt_over_decode_per_token", pp_tps / dec_tps},
+  };
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app, CommonOptions& common) {
+  auto* cmd = app.add_subcommand(
+      "bench", "Measure prompt and decode speed against the memory-bandwidth roofline");
+  auto o = std::make_shared<BenchOptions>();
+  cmd->add_option("-m,--model", o->models, "GGUF model(s)")->required();
+  cmd->add_option("-p,--prompt-tokens", o->n_prompt, "Prompt length for prompt processing")
+      ->default_val(128)
+      ->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("-n,--gen-tokens", o->n_gen, "Tokens to decode")
+      ->default_val(32)
+      ->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("-r,--repeats", o->repeats, "Repeat each measurement, keep the best")
+      ->default_val(3)
+      ->check(CLI::Range(1, 100));
+  cmd->add_option("--json", o->json_path, "Also write the results as JSON to this file");
+  cmd->add_option("-t,--threads", common.threads, "Threads (default: all CPUs)");
+  cmd->callback([o, &common] {
+    const int threads = common.resolved_threads();
+    ThreadPool pool(threads);
+    fmt::print(stderr, "measuring memory read bandwidth with {} threads...\n", threads);
+    const double bw = kernels::measure_read_bandwidth(pool);
+    fmt::print("threads {}  isa {}  memory read bandwidth {:.2f} GB/s\n", threads,
+               kernels::isa_name(kernels::active_isa()), bw / 1e9);
+    fmt::print("{:<40} {:>10} {:>11} {:>11} {:>11} {:>9} {:>9}\n", "model", "MiB/token", "pp tok/s",
+               "decode t/s", "roofline", "ratio", "pp/dec");
+    nlohmann::json results = nlohmann::json::array();
+    for (size_t i = 0; i < o->models.size(); ++i) {
+      fmt::print(stderr, "[{}/{}] {}\n", i + 1, o->models.size(), o->models[i]);
+      nlohmann::json r = bench_model(o->models[i], *o, pool, bw);
+      fmt::print("{:<40} {:>10.1f} {:>11.2f} {:>11.2f} {:>11.2f} {:>8.1f}% {:>8.2f}x\n",
+                 o->models[i], r["bytes_per_token"].get<double>() / 1048576.0,
+                 r["prompt_tok_per_s"].get<double>(), r["decode_tok_per_s"].get<double>(),
+                 r["roofline_tok_per_s"].get<double>(),
+                 100.0 * r["decode_roofline_ratio"].get<double>(),
+                 r["prompt_over_decode_per_token"].get<double>());
+      results.push_back(r);
+    }
+    if (!o->json_path.empty()) {
+      nlohmann::json doc = {{"threads", threads},
+                            {"isa", std::string(kernels::isa_name(kernels::active_isa()))},
+                            {"bandwidth_bytes_per_s", bw},
+                            {"results", results}};
+      std::ofstream f(o->json_path);
+      if (!f) fail("cannot write {}", o->json_path);
+      f << doc.dump(2) << "\n";
+    }
+  });
+}
+
+}  // namespace tandem::cli

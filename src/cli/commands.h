@@ -1,0 +1,20 @@
+// The `tandem` command-line tool's subcommands. Each register_* adds one
+// subcommand (its flags and its action) to the CLI11 app; actions throw
+// tandem::Error for anything the user can fix, and main() prints it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace tandem::cli {
+
+// Common flags every command takes.
+struct CommonOptions {
+  int threads = 0;  // -t; 0 = all online CPUs
+  int resolved_threads() const;
+};
+
+void register_info(CLI::App& app, CommonOptions& common);
+void register_synth(CLI::App& app, CommonOptions& common);
+void register_bench(CLI::App& app, CommonOptions& common);
+
+}  // namespace tandem::cli
