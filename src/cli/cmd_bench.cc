@@ -132,7 +132,8 @@ void register_bench(CLI::App& app, CommonOptions& common) {
       results.push_back(r);
     }
     if (!o->json_path.empty()) {
-      nlohmann::json doc = {{"threads", threads},
+      nlohmann::json doc = {{"command", common.command_line},
+                            {"threads", threads},
                             {"isa", std::string(kernels::isa_name(kernels::active_isa()))},
                             {"bandwidth_bytes_per_s", bw},
                             {"results", results}};

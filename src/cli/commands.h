@@ -4,12 +4,14 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace tandem::cli {
 
 // Common flags every command takes.
 struct CommonOptions {
   int threads = 0;  // -t; 0 = all online CPUs
+  std::string command_line;  // argv joined, recorded in benchmark results
   int resolved_threads() const;
 };
 

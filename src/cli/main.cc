@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   CLI::App app{"tandem: a fast, load-aware LLM inference engine for GGUF models"};
   app.require_subcommand(1);
   tandem::cli::CommonOptions common;
+  for (int i = 0; i < argc; ++i) common.command_line += (i ? " " : "") + std::string(argv[i]);
   tandem::cli::register_info(app, common);
   tandem::cli::register_synth(app, common);
   tandem::cli::register_bench(app, common);
