@@ -14,6 +14,7 @@
 #include "tandem/base/error.h"
 #include "tandem/base/timer.h"
 #include "tandem/kernels/cpu/bandwidth.h"
+#include "tandem/gguf/reader.h"
 #include "tandem/kernels/cpu/isa.h"
 #include "tandem/model/model.h"
 
