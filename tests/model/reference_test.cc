@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "tandem/model/model.h"
 #include "test_models.h"
 
@@ -90,7 +92,7 @@ TEST_P(ReferenceTest, AllTokenLogitsMatchNumpy) {
   const std::vector<double> ref = reference_forward(path, tokens);
   ASSERT_EQ(ref.size(), out.logits.size());
   const double err = rel_error(out.logits.data(), ref.data(), ref.size());
-  RecordProperty("relative_error", std::to_string(err));
+  RecordProperty("relative_error", fmt::format("{:.3g}", err));
   EXPECT_LE(err, c.bound) << c.name;
   // Not trivially passing: the logits of different tokens differ.
   const int64_t V = model->config().n_vocab;
