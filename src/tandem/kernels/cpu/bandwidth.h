@@ -1,0 +1,21 @@
+// Measured DRAM read bandwidth, the roofline that decode (matvec) runs against.
+//
+// Contract: allocates `bytes` (rounded down to a multiple of 4 KiB per thread),
+// writes it once (first touch by the threads that read it), then sums it with
+// all pool threads a few times and returns the best pass in bytes/s. The buffer
+// is freed before returning. Takes ~1 s for 1 GiB.
+// Thread safety: uses the pool; one call at a time per pool.
+#pragma once
+
+#include <cstddef>
+
+#include "tandem/base/thread_pool.h"
+
+namespace tandem::kernels {
+
+double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t{1} << 30);
+
+// Sums n floats (a read pass the compiler cannot drop); exposed for the bench.
+float read_pass(const float* p, size_t n);
+
+}  // namespace tandem::kernels

@@ -1,0 +1,195 @@
+// matmul dispatch: validation, one activation conversion per call, row chunks
+// over the pool. The arithmetic lives in the per-ISA files.
+#include "tandem/kernels/cpu/matmul.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "tandem/base/error.h"
+#include "tandem/kernels/cpu/matmul_internal.h"
+#include "tandem/tensor/quantize.h"
+
+namespace tandem::kernels {
+namespace {
+
+using detail::Activations;
+using detail::kTokenTile;
+using detail::MatmulTable;
+using detail::RowsFn;
+
+const MatmulTable& table_for(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return detail::avx512_matmul_table();
+    case Isa::kAvx2:
+      return detail::avx2_matmul_table();
+    case Isa::kScalar:
+      break;
+  }
+  return detail::scalar_matmul_table();
+}
+
+RowsFn rows_fn(const MatmulTable& t, DType type) {
+  switch (type) {
+    case DType::F32:
+      return t.f32;
+    case DType::F16:
+      return t.f16;
+    case DType::BF16:
+      return t.bf16;
+    case DType::Q8_0:
+      return t.q8_0;
+    case DType::Q4_0:
+      return t.q4_0;
+    case DType::Q4_K:
+      return t.q4_k;
+    case DType::Q6_K:
+      return t.q6_k;
+    default:
+      return nullptr;
+  }
+}
+
+// Grow-only scratch of the calling thread: converted activations live here for
+// the duration of one call; steady state allocates nothing.
+std::vector<unsigned char>& scratch() {
+  thread_local std::vector<unsigned char> buf;
+  return buf;
+}
+
+int64_t align64(int64_t n) {
+  return (n + 63) & ~int64_t{63};
+}
+
+void validate(const MatView& w, int64_t cols) {
+  const DTypeInfo* info = dtype_info(static_cast<uint32_t>(w.type));
+  if (info == nullptr) fail("matmul: unknown weight type id {}", static_cast<uint32_t>(w.type));
+  if (w.type == DType::Q8_K || !info->computable)
+    fail("matmul: weight type {} is not supported (supported: F32 F16 BF16 Q8_0 Q4_0 Q4_K Q6_K)",
+         info->name);
+  if (w.cols != cols)
+    fail("matmul_multi: weights have {} and {} columns; one input needs equal widths", cols,
+         w.cols);
+  if (w.cols <= 0 || w.cols % info->block_elems != 0)
+    fail("matmul: {} weight has {} columns, not a positive multiple of its block size {}",
+         info->name, w.cols, info->block_elems);
+  if (w.rows < 0) fail("matmul: negative row count {}", w.rows);
+}
+
+}  // namespace
+
+void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
+                  std::span<float* const> outs, ThreadPool& pool) {
+  TANDEM_CHECK(ws.size() == outs.size(), "{} weights but {} outputs", ws.size(), outs.size());
+  if (ws.empty() || n_tokens <= 0) return;
+  const int64_t cols = ws[0].cols;
+  bool need_q8_0 = false, need_q8_k = false;
+  for (const MatView& w : ws) {
+    validate(w, cols);
+    need_q8_0 |= w.type == DType::Q8_0 || w.type == DType::Q4_0;
+    need_q8_k |= w.type == DType::Q4_K || w.type == DType::Q6_K;
+  }
+  const MatmulTable& table = table_for(active_isa());
+
+  // ---- activation conversion (once per call) ----
+  Activations act{};
+  act.cols = cols;
+  act.f32 = x;
+  const int64_t nb32 = cols / 32, nb256 = cols / 256;
+  const int64_t groups = n_tokens / kTokenTile;
+  const int64_t q8_0_bytes = align64(n_tokens * nb32 * int64_t{sizeof(BlockQ8_0)});
+  const int64_t f_bytes = align64(n_tokens * nb32 * int64_t{sizeof(float)});
+  const int64_t q8_k_bytes = align64(n_tokens * nb256 * int64_t{sizeof(BlockQ8_K)});
+  const int64_t total = (need_q8_0 ? q8_0_bytes + 4 * f_bytes : 0) + (need_q8_k ? q8_k_bytes : 0);
+  auto& buf = scratch();
+  if (static_cast<int64_t>(buf.size()) < total + 64) buf.resize(total + 64);
+  unsigned char* p = buf.data() + ((64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64);
+  BlockQ8_0* q8_0 = nullptr;
+  float *d = nullptr, *s = nullptr, *d4 = nullptr, *s4 = nullptr;
+  BlockQ8_K* q8_k = nullptr;
+  if (need_q8_0) {
+    q8_0 = reinterpret_cast<BlockQ8_0*>(p), p += q8_0_bytes;
+    d = reinterpret_cast<float*>(p), p += f_bytes;
+    s = reinterpret_cast<float*>(p), p += f_bytes;
+    d4 = reinterpret_cast<float*>(p), p += f_bytes;
+    s4 = reinterpret_cast<float*>(p), p += f_bytes;
+    act.q8_0 = q8_0, act.q8_0_d = d, act.q8_0_s = s, act.q8_0_d4 = d4, act.q8_0_s4 = s4;
+  }
+  if (need_q8_k) q8_k = reinterpret_cast<BlockQ8_K*>(p), act.q8_k = q8_k;
+  auto convert = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      if (need_q8_0) {
+        table.quantize_q8_0(x + t * cols, cols, q8_0 + t * nb32, d + t * nb32, s + t * nb32);
+        if (t / kTokenTile < groups) {  // interleave the scales of full token groups
+          const int64_t g = t / kTokenTile, i = t % kTokenTile;
+          for (int64_t b = 0; b < nb32; ++b) {
+            d4[(g * nb32 + b) * kTokenTile + i] = d[t * nb32 + b];
+            s4[(g * nb32 + b) * kTokenTile + i] = s[t * nb32 + b];
+          }
+        }
+      }
+      if (need_q8_k) quantize_row(DType::Q8_K, x + t * cols, q8_k + t * nb256, cols);
+    }
+  };
+  if (need_q8_0 || need_q8_k) {
+    if (n_tokens >= 4 && n_tokens * cols >= (1 << 16) && pool.size() > 1)
+      pool.parallel_for(n_tokens, 1, convert);
+    else
+      convert(0, n_tokens);
+  }
+
+  // ---- row chunks over the pool (one dispatch for all matrices) ----
+  // Decode streams weights from DRAM: chunks only need to balance the threads.
+  // Prompt re-reads a chunk once per 4-token tile, so it must stay in L2.
+  const int n_threads = pool.size();
+  const int64_t chunk_bytes = n_tokens > 1 ? (128 << 10) : (1 << 20);
+  std::vector<int64_t> chunk_rows(ws.size()), first_chunk(ws.size() + 1, 0);
+  for (size_t i = 0; i < ws.size(); ++i) {
+    const int64_t rb = row_bytes(ws[i].type, cols);
+    const int64_t balance = (ws[i].rows + n_threads * 8 - 1) / (n_threads * 8);
+    int64_t rows = std::min(balance, std::max<int64_t>(4, chunk_bytes / rb));
+    rows = std::max<int64_t>(4, (rows + 3) / 4 * 4);
+    chunk_rows[i] = rows;
+    first_chunk[i + 1] = first_chunk[i] + (ws[i].rows + rows - 1) / rows;
+  }
+  const int64_t n_chunks = first_chunk.back();
+  std::atomic<int64_t> next{0};
+  auto work = [&](int, int) {
+    size_t m = 0;
+    for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
+         c = next.fetch_add(1, std::memory_order_relaxed)) {
+      while (c >= first_chunk[m + 1]) ++m;
+      const MatView& w = ws[m];
+      const int64_t r0 = (c - first_chunk[m]) * chunk_rows[m];
+      const int64_t r1 = std::min(w.rows, r0 + chunk_rows[m]);
+      rows_fn(table, w.type)(w, act, n_tokens, r0, r1, outs[m]);
+    }
+  };
+  if (n_chunks == 1 || n_threads == 1)
+    work(0, 1);
+  else
+    pool.run(work);
+}
+
+void matmul(const MatView& w, const float* x, int64_t n_tokens, float* out, ThreadPool& pool) {
+  float* const outs[1] = {out};
+  matmul_multi(std::span<const MatView>(&w, 1), x, n_tokens, outs, pool);
+}
+
+void matmul_reference(const MatView& w, const float* x, int64_t n_tokens, float* out) {
+  validate(w, w.cols);
+  std::vector<float> row(w.cols);
+  const int64_t rb = row_bytes(w.type, w.cols);
+  for (int64_t r = 0; r < w.rows; ++r) {
+    dequantize_row(w.type, static_cast<const unsigned char*>(w.data) + r * rb, row.data(), w.cols);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      double acc = 0;
+      for (int64_t c = 0; c < w.cols; ++c) acc += double(row[c]) * x[t * w.cols + c];
+      out[t * w.rows + r] = static_cast<float>(acc);
+    }
+  }
+}
+
+}  // namespace tandem::kernels

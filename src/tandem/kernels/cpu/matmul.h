@@ -1,0 +1,50 @@
+// Matrix multiplication of a (quantised) weight matrix with f32 activations.
+//
+// Contract: `w` is row-major: w.rows rows of row_bytes(w.type, w.cols) bytes
+// (shape (rows, cols), the GGUF layout of a linear layer), borrowed. x is
+// (n_tokens, w.cols) f32, out is (n_tokens, w.rows) f32:
+//   out[t * w.rows + r] = sum_c W[r, c] * x[t * w.cols + c]
+// Weight types: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; cols must be a multiple
+// of the block size (tandem::Error otherwise). Activations are converted once per
+// call to the weight type's dot format: Q8_0 blocks for Q8_0/Q4_0 weights, Q8_K
+// for Q4_K/Q6_K (this adds ~0.5 % relative rounding error versus f32), f32 for the
+// float types. Conversion scratch is a grow-only buffer of the calling thread.
+// Rows are split into chunks handed to the pool's threads (one dispatch per call);
+// results do not depend on the thread count.
+// Why hand-written intrinsics (cpu/matmul_avx2.cc, matmul_avx512.cc): the integer
+// dot products are only fast with an exact instruction sequence (u8 x s8 ->
+// maddubs, pairwise madd, one float scale per block), which compilers do not find
+// from scalar code, and the tile shapes decide whether prompt processing is
+// compute- or memory-bound.
+// Thread safety: calls may run concurrently on different pools; a pool may be
+// used by one call at a time (see ThreadPool).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "tandem/base/thread_pool.h"
+#include "tandem/tensor/dtype.h"
+
+namespace tandem::kernels {
+
+struct MatView {
+  DType type;
+  const void* data;
+  int64_t rows;
+  int64_t cols;
+};
+
+void matmul(const MatView& w, const float* x, int64_t n_tokens, float* out, ThreadPool& pool);
+
+// Several weights with the same cols sharing one input (Q,K,V or gate,up): the
+// input is converted once and all matrices are done in one pool dispatch.
+// outs[i] is (n_tokens, ws[i].rows).
+void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
+                  std::span<float* const> outs, ThreadPool& pool);
+
+// Scalar reference: dequantises each row, accumulates in double, no activation
+// quantisation. Slow; for tests.
+void matmul_reference(const MatView& w, const float* x, int64_t n_tokens, float* out);
+
+}  // namespace tandem::kernels

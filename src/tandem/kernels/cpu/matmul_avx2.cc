@@ -1,0 +1,400 @@
+// AVX2 + FMA + F16C row kernels. Every kernel computes one weight row against
+// T tokens: T = 4 for prompts (the unpacked weight block stays in registers for
+// four activation rows) and T = 1 for decode (a memory-bound stream).
+//   float types: FMA on f32, F16 widened by F16C, BF16 by a 16-bit shift.
+//   Q8_0 x Q8_0: sign trick — maddubs(|w|, sign(x, w)) then madd with ones.
+//   Q4_0 x Q8_0: unsigned nibbles q straight into maddubs(q, x); the -8 offset
+//                is applied once per block as -8 * dw * (dx * sum(x)).
+//   Q4_K / Q6_K x Q8_K: maddubs per 32 quants, madd with the sub-block scales,
+//                integer accumulation over the 256-block, mins (Q4_K) and the -32
+//                offset (Q6_K) from the Q8_K group sums.
+// For T = 4 the four tokens' int32 partial sums are folded with hadd into one
+// vector (lanes = tokens), so a block costs one convert and one FMA per row.
+#include <immintrin.h>
+
+#include "tandem/kernels/cpu/matmul_internal.h"
+#include "tandem/tensor/half.h"
+
+#define TANDEM_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace tandem::kernels::detail {
+namespace {
+
+TANDEM_AVX2 inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Four token sums folded into lanes: returns [t0 t1 t2 t3 | t0 t1 t2 t3] partials.
+TANDEM_AVX2 inline __m256i fold4(__m256i p0, __m256i p1, __m256i p2, __m256i p3) {
+  return _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+}
+
+TANDEM_AVX2 inline void store4(__m256 acc, __m128 sub, float* res) {
+  __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  _mm_storeu_ps(res, _mm_sub_ps(r, sub));
+}
+
+TANDEM_AVX2 inline float f16(uint16_t h) {
+  return _cvtsh_ss(h);
+}
+
+// Calls K::row<4> over full 4-token tiles, then K::row<1> for the remaining tokens.
+template <class K>
+TANDEM_AVX2 void rows_tiled(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0,
+                            int64_t r1, float* out) {
+  const int64_t rb = row_bytes(w.type, w.cols);
+  const auto* base = static_cast<const unsigned char*>(w.data);
+  int64_t t = 0;
+  for (; t + kTokenTile <= n_tokens; t += kTokenTile) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float res[kTokenTile];
+      K::template row<kTokenTile>(base + r * rb, a, t, res);
+      for (int i = 0; i < kTokenTile; ++i) out[(t + i) * w.rows + r] = res[i];
+    }
+  }
+  for (; t < n_tokens; ++t)
+    for (int64_t r = r0; r < r1; ++r) K::template row<1>(base + r * rb, a, t, &out[t * w.rows + r]);
+}
+
+// ---- float weights -----------------------------------------------------------
+
+struct LoadF32 {
+  static TANDEM_AVX2 __m256 load8(const unsigned char* w, int64_t c) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(w) + c);
+  }
+  static float load1(const unsigned char* w, int64_t c) {
+    return reinterpret_cast<const float*>(w)[c];
+  }
+};
+struct LoadF16 {
+  static TANDEM_AVX2 __m256 load8(const unsigned char* w, int64_t c) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * c)));
+  }
+  static float load1(const unsigned char* w, int64_t c) {
+    return f16_to_f32(reinterpret_cast<const uint16_t*>(w)[c]);
+  }
+};
+struct LoadBF16 {
+  static TANDEM_AVX2 __m256 load8(const unsigned char* w, int64_t c) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * c));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static float load1(const unsigned char* w, int64_t c) {
+    return bf16_to_f32(reinterpret_cast<const uint16_t*>(w)[c]);
+  }
+};
+
+template <class L>
+struct FloatRow {
+  template <int T>
+  static TANDEM_AVX2 void row(const unsigned char* w, const Activations& a, int64_t t0,
+                              float* res) {
+    constexpr int U = T == 1 ? 4 : 2;  // independent accumulators per token (FMA latency)
+    const int64_t n = a.cols;
+    const float* x[T];
+    for (int i = 0; i < T; ++i) x[i] = a.f32 + (t0 + i) * n;
+    __m256 acc[U][T];
+#pragma GCC unroll 16
+    for (int u = 0; u < U; ++u)
+#pragma GCC unroll 16
+      for (int i = 0; i < T; ++i) acc[u][i] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 8 * U <= n; c += 8 * U) {
+#pragma GCC unroll 16
+      for (int u = 0; u < U; ++u) {
+        const __m256 wv = L::load8(w, c + 8 * u);
+#pragma GCC unroll 16
+        for (int i = 0; i < T; ++i)
+          acc[u][i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[i] + c + 8 * u), acc[u][i]);
+      }
+    }
+    for (; c + 8 <= n; c += 8) {
+      const __m256 wv = L::load8(w, c);
+      for (int i = 0; i < T; ++i)
+        acc[0][i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[i] + c), acc[0][i]);
+    }
+    for (int i = 0; i < T; ++i) {
+      __m256 s = acc[0][i];
+      for (int u = 1; u < U; ++u) s = _mm256_add_ps(s, acc[u][i]);
+      float r = hsum(s);
+      for (int64_t cc = c; cc < n; ++cc) r += L::load1(w, cc) * x[i][cc];
+      res[i] = r;
+    }
+  }
+};
+
+// ---- Q8_0 / Q4_0 weights x Q8_0 activations ---------------------------------
+
+TANDEM_AVX2 inline __m256i unpack_q4_0(const BlockQ4_0& b) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+}
+
+TANDEM_AVX2 inline __m256i load32(const int8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// One decode block: acc += d_w d_x * dot(w, x).
+TANDEM_AVX2 inline __m256 q8_0_step(const BlockQ8_0& w, const BlockQ8_0& x, float dx, __m256i ones,
+                                    __m256 acc) {
+  const __m256i wv = load32(w.qs);
+  const __m256i p = _mm256_madd_epi16(
+      _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(load32(x.qs), wv)), ones);
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(f16(w.d) * dx), acc);
+}
+
+TANDEM_AVX2 inline __m256 q4_0_step(const BlockQ4_0& w, const BlockQ8_0& x, float dx, float sx,
+                                    __m256i ones, __m256 acc, float& corr) {
+  const float dw = f16(w.d);
+  corr += dw * sx;
+  const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(unpack_q4_0(w), load32(x.qs)), ones);
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * dx), acc);
+}
+
+struct Q8_0Row {
+  template <int T>
+  static TANDEM_AVX2 void row(const unsigned char* wr, const Activations& a, int64_t t0,
+                              float* res) {
+    const auto* w = reinterpret_cast<const BlockQ8_0*>(wr);
+    const int64_t nb = a.cols / kQK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (T == 1) {
+      const BlockQ8_0* x = a.q8_0 + t0 * nb;
+      const float* xd = a.q8_0_d + t0 * nb;
+      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+      int64_t b = 0;
+      for (; b + 2 <= nb; b += 2) {  // two independent chains hide the FMA latency
+        acc0 = q8_0_step(w[b], x[b], xd[b], ones, acc0);
+        acc1 = q8_0_step(w[b + 1], x[b + 1], xd[b + 1], ones, acc1);
+      }
+      if (b < nb) acc0 = q8_0_step(w[b], x[b], xd[b], ones, acc0);
+      res[0] = hsum(_mm256_add_ps(acc0, acc1));
+    } else {
+      static_assert(T == kTokenTile);
+      const BlockQ8_0* x = a.q8_0 + t0 * nb;
+      const float* d4 = a.q8_0_d4 + (t0 / kTokenTile) * nb * kTokenTile;
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t b = 0; b < nb; ++b) {
+        const __m256i wv = load32(w[b].qs);
+        const __m256i aw = _mm256_abs_epi8(wv);
+        __m256i p[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i)
+          p[i] = _mm256_madd_epi16(
+              _mm256_maddubs_epi16(aw, _mm256_sign_epi8(load32(x[i * nb + b].qs), wv)), ones);
+        const __m128 dx = _mm_loadu_ps(d4 + kTokenTile * b);
+        const __m256 sc = _mm256_mul_ps(_mm256_set1_ps(f16(w[b].d)), _mm256_set_m128(dx, dx));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold4(p[0], p[1], p[2], p[3])), sc, acc);
+      }
+      store4(acc, _mm_setzero_ps(), res);
+    }
+  }
+};
+
+struct Q4_0Row {
+  template <int T>
+  static TANDEM_AVX2 void row(const unsigned char* wr, const Activations& a, int64_t t0,
+                              float* res) {
+    const auto* w = reinterpret_cast<const BlockQ4_0*>(wr);
+    const int64_t nb = a.cols / kQK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (T == 1) {
+      const BlockQ8_0* x = a.q8_0 + t0 * nb;
+      const float* xd = a.q8_0_d + t0 * nb;
+      const float* xs = a.q8_0_s + t0 * nb;
+      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+      float corr0 = 0, corr1 = 0;
+      int64_t b = 0;
+      for (; b + 2 <= nb; b += 2) {
+        acc0 = q4_0_step(w[b], x[b], xd[b], xs[b], ones, acc0, corr0);
+        acc1 = q4_0_step(w[b + 1], x[b + 1], xd[b + 1], xs[b + 1], ones, acc1, corr1);
+      }
+      if (b < nb) acc0 = q4_0_step(w[b], x[b], xd[b], xs[b], ones, acc0, corr0);
+      res[0] = hsum(_mm256_add_ps(acc0, acc1)) - 8.f * (corr0 + corr1);
+    } else {
+      static_assert(T == kTokenTile);
+      const BlockQ8_0* x = a.q8_0 + t0 * nb;
+      const float* d4 = a.q8_0_d4 + (t0 / kTokenTile) * nb * kTokenTile;
+      const float* s4 = a.q8_0_s4 + (t0 / kTokenTile) * nb * kTokenTile;
+      __m256 acc = _mm256_setzero_ps();
+      __m128 corr = _mm_setzero_ps();
+      for (int64_t b = 0; b < nb; ++b) {
+        const __m256i q = unpack_q4_0(w[b]);
+        __m256i p[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i)
+          p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(x[i * nb + b].qs)), ones);
+        const float dw = f16(w[b].d);
+        const __m128 dx = _mm_loadu_ps(d4 + kTokenTile * b);
+        const __m256 sc = _mm256_mul_ps(_mm256_set1_ps(dw), _mm256_set_m128(dx, dx));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold4(p[0], p[1], p[2], p[3])), sc, acc);
+        corr = _mm_fmadd_ps(_mm_set1_ps(dw), _mm_loadu_ps(s4 + kTokenTile * b), corr);
+      }
+      store4(acc, _mm_mul_ps(_mm_set1_ps(8.f), corr), res);
+    }
+  }
+};
+
+// ---- K-quants x Q8_K --------------------------------------------------------
+
+struct Q4_KRow {
+  template <int T>
+  static TANDEM_AVX2 void row(const unsigned char* wr, const Activations& a, int64_t t0,
+                              float* res) {
+    const auto* w = reinterpret_cast<const BlockQ4_K*>(wr);
+    const int64_t nb = a.cols / kQKK;
+    const BlockQ8_K* x = a.q8_k + t0 * nb;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256 acc[T];
+    for (int i = 0; i < T; ++i) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const BlockQ4_K& blk = w[b];
+      alignas(16) uint8_t sc[8], mn[8];
+      for (int s = 0; s < 8; ++s) q4k_scale_min(blk.scales, s, &sc[s], &mn[s]);
+      __m128i mv = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
+      const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));  // m0 m0 m1 m1 ..
+      __m256i isum[T];
+      for (int i = 0; i < T; ++i) isum[i] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * c));
+        const __m256i lo = _mm256_and_si256(v, m4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        const __m256i slo = _mm256_set1_epi16(sc[2 * c]), shi = _mm256_set1_epi16(sc[2 * c + 1]);
+#pragma GCC unroll 4
+        for (int i = 0; i < T; ++i) {
+          const int8_t* xq = x[i * nb + b].qs + 64 * c;
+          const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(xq)), slo);
+          const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load32(xq + 32)), shi);
+          isum[i] = _mm256_add_epi32(isum[i], _mm256_add_epi32(plo, phi));
+        }
+      }
+      const float d = f16(blk.d), dmin = f16(blk.dmin);
+#pragma GCC unroll 4
+      for (int i = 0; i < T; ++i) {
+        const BlockQ8_K& xb = x[i * nb + b];
+        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
+        const __m256 mins = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, mins16));
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), _mm256_set1_ps(d * xb.d), acc[i]);
+        acc[i] = _mm256_fnmadd_ps(mins, _mm256_set1_ps(dmin * xb.d), acc[i]);
+      }
+    }
+    for (int i = 0; i < T; ++i) res[i] = hsum(acc[i]);
+  }
+};
+
+struct Q6_KRow {
+  template <int T>
+  static TANDEM_AVX2 void row(const unsigned char* wr, const Activations& a, int64_t t0,
+                              float* res) {
+    const auto* w = reinterpret_cast<const BlockQ6_K*>(wr);
+    const int64_t nb = a.cols / kQKK;
+    const BlockQ8_K* x = a.q8_k + t0 * nb;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i m2 = _mm256_set1_epi8(3);
+    __m256 acc[T];
+    for (int i = 0; i < T; ++i) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const BlockQ6_K& blk = w[b];
+      __m256i isum[T];
+      for (int i = 0; i < T; ++i) isum[i] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.ql + 64 * h));
+        const __m256i l1 =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh + 32 * h));
+        __m256i q[4];
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                               _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+        q[1] =
+            _mm256_or_si256(_mm256_and_si256(l1, m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+        q[2] =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+        q[3] =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; ++g) {
+          const int s = 8 * h + 2 * g;  // scales of elements [16s, 16s+32)
+          const __m256i sv =
+              _mm256_set_m128i(_mm_set1_epi16(blk.scales[s + 1]), _mm_set1_epi16(blk.scales[s]));
+#pragma GCC unroll 4
+          for (int i = 0; i < T; ++i) {
+            const int8_t* xq = x[i * nb + b].qs + 128 * h + 32 * g;
+            isum[i] = _mm256_add_epi32(
+                isum[i], _mm256_madd_epi16(_mm256_maddubs_epi16(q[g], load32(xq)), sv));
+          }
+        }
+      }
+      const __m256i sc16 =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
+      const float d = f16(blk.d);
+#pragma GCC unroll 4
+      for (int i = 0; i < T; ++i) {
+        const BlockQ8_K& xb = x[i * nb + b];
+        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
+        const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5);  // 32*sum sc*bsum
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum[i], off)),
+                                 _mm256_set1_ps(d * xb.d), acc[i]);
+      }
+    }
+    for (int i = 0; i < T; ++i) res[i] = hsum(acc[i]);
+  }
+};
+
+// ---- activation quantisation (bit-identical to quantize_q8_0_scalar) ------------
+
+TANDEM_AVX2 void quantize_q8_0_avx2(const float* x, int64_t n, BlockQ8_0* y, float* d, float* s) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    __m256 v[4];
+    for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
+    __m256 m =
+        _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
+                      _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float id = amax != 0 ? 127.f / amax : 0.f;
+    y[b].d = f32_to_f16(amax / 127.f);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k)
+      q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], _mm256_set1_ps(id)),
+                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i sum32 =
+        _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    const __m256i packed =
+        _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs),
+                        _mm256_permutevar8x32_epi32(packed, perm));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum32), _mm256_extracti128_si256(sum32, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+    d[b] = f16_to_f32(y[b].d);
+    s[b] = d[b] * static_cast<float>(_mm_cvtsi128_si32(s4));
+  }
+}
+
+}  // namespace
+
+const MatmulTable& avx2_matmul_table() {
+  static const MatmulTable t{rows_tiled<FloatRow<LoadF32>>,
+                             rows_tiled<FloatRow<LoadF16>>,
+                             rows_tiled<FloatRow<LoadBF16>>,
+                             rows_tiled<Q8_0Row>,
+                             rows_tiled<Q4_0Row>,
+                             rows_tiled<Q4_KRow>,
+                             rows_tiled<Q6_KRow>,
+                             quantize_q8_0_avx2};
+  return t;
+}
+
+}  // namespace tandem::kernels::detail

@@ -1,0 +1,153 @@
+// Scalar row kernels: the portable fallback and the test reference for the SIMD
+// kernels. Same activation quantisation as the SIMD paths; integer dot products
+// are exact and block contributions are summed in double.
+#include <cmath>
+
+#include "tandem/kernels/cpu/matmul_internal.h"
+#include "tandem/tensor/half.h"
+#include "tandem/tensor/quantize.h"
+
+namespace tandem::kernels::detail {
+namespace {
+
+const unsigned char* row_ptr(const MatView& w, int64_t r) {
+  return static_cast<const unsigned char*>(w.data) + r * row_bytes(w.type, w.cols);
+}
+
+template <float (*Load)(const void*, int64_t)>
+void rows_float(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
+                float* out) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const unsigned char* wr = row_ptr(w, r);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const float* x = a.f32 + t * a.cols;
+      double acc = 0;
+      for (int64_t c = 0; c < a.cols; ++c) acc += double(Load(wr, c)) * x[c];
+      out[t * w.rows + r] = static_cast<float>(acc);
+    }
+  }
+}
+float load_f32(const void* p, int64_t i) {
+  return static_cast<const float*>(p)[i];
+}
+float load_f16(const void* p, int64_t i) {
+  return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+}
+float load_bf16(const void* p, int64_t i) {
+  return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+}
+
+void rows_q8_0(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
+               float* out) {
+  const int64_t nb = a.cols / kQK;
+  for (int64_t r = r0; r < r1; ++r) {
+    const auto* wb = reinterpret_cast<const BlockQ8_0*>(row_ptr(w, r));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const BlockQ8_0* xb = a.q8_0 + t * nb;
+      double acc = 0;
+      for (int64_t b = 0; b < nb; ++b) {
+        int isum = 0;
+        for (int j = 0; j < kQK; ++j) isum += wb[b].qs[j] * xb[b].qs[j];
+        acc += double(f16_to_f32(wb[b].d) * a.q8_0_d[t * nb + b]) * isum;
+      }
+      out[t * w.rows + r] = static_cast<float>(acc);
+    }
+  }
+}
+
+void rows_q4_0(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
+               float* out) {
+  const int64_t nb = a.cols / kQK;
+  for (int64_t r = r0; r < r1; ++r) {
+    const auto* wb = reinterpret_cast<const BlockQ4_0*>(row_ptr(w, r));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const BlockQ8_0* xb = a.q8_0 + t * nb;
+      double acc = 0;
+      for (int64_t b = 0; b < nb; ++b) {
+        int isum = 0;
+        for (int j = 0; j < 16; ++j) {
+          isum += ((wb[b].qs[j] & 15) - 8) * xb[b].qs[j];
+          isum += ((wb[b].qs[j] >> 4) - 8) * xb[b].qs[j + 16];
+        }
+        acc += double(f16_to_f32(wb[b].d) * a.q8_0_d[t * nb + b]) * isum;
+      }
+      out[t * w.rows + r] = static_cast<float>(acc);
+    }
+  }
+}
+
+void rows_q4_k(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
+               float* out) {
+  const int64_t nb = a.cols / kQKK;
+  for (int64_t r = r0; r < r1; ++r) {
+    const auto* wb = reinterpret_cast<const BlockQ4_K*>(row_ptr(w, r));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const BlockQ8_K* xb = a.q8_k + t * nb;
+      double acc = 0;
+      for (int64_t b = 0; b < nb; ++b) {
+        int64_t sum_q = 0, sum_m = 0;
+        for (int s = 0; s < 8; ++s) {
+          uint8_t sc, m;
+          q4k_scale_min(wb[b].scales, s, &sc, &m);
+          int isum = 0;
+          for (int l = 0; l < 32; ++l)
+            isum += ((wb[b].qs[32 * (s / 2) + l] >> (4 * (s & 1))) & 15) * xb[b].qs[32 * s + l];
+          sum_q += int64_t{sc} * isum;
+          sum_m += int64_t{m} * (xb[b].bsums[2 * s] + xb[b].bsums[2 * s + 1]);
+        }
+        acc += double(xb[b].d) * (double(f16_to_f32(wb[b].d)) * double(sum_q) -
+                                  double(f16_to_f32(wb[b].dmin)) * double(sum_m));
+      }
+      out[t * w.rows + r] = static_cast<float>(acc);
+    }
+  }
+}
+
+void rows_q6_k(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
+               float* out) {
+  const int64_t nb = a.cols / kQKK;
+  for (int64_t r = r0; r < r1; ++r) {
+    const auto* wb = reinterpret_cast<const BlockQ6_K*>(row_ptr(w, r));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const BlockQ8_K* xb = a.q8_k + t * nb;
+      double acc = 0;
+      for (int64_t b = 0; b < nb; ++b) {
+        int64_t isum = 0;
+        for (int e = 0; e < kQKK; ++e) {
+          const int h = e / 128, g = (e % 128) / 32, l = e % 32;
+          const int lo = (wb[b].ql[64 * h + 32 * (g & 1) + l] >> (g < 2 ? 0 : 4)) & 15;
+          const int hi = (wb[b].qh[32 * h + l] >> (2 * g)) & 3;
+          isum += int64_t{wb[b].scales[e / 16]} * ((lo | (hi << 4)) - 32) * xb[b].qs[e];
+        }
+        acc += double(xb[b].d) * double(f16_to_f32(wb[b].d)) * double(isum);
+      }
+      out[t * w.rows + r] = static_cast<float>(acc);
+    }
+  }
+}
+
+}  // namespace
+
+void quantize_q8_0_scalar(const float* x, int64_t n, BlockQ8_0* y, float* d, float* s) {
+  quantize_row(DType::Q8_0, x, y, n);
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    d[b] = f16_to_f32(y[b].d);
+    int sum = 0;
+    for (int j = 0; j < kQK; ++j) sum += y[b].qs[j];
+    s[b] = d[b] * static_cast<float>(sum);
+  }
+}
+
+const MatmulTable& scalar_matmul_table() {
+  static const MatmulTable t{rows_float<load_f32>,
+                             rows_float<load_f16>,
+                             rows_float<load_bf16>,
+                             rows_q8_0,
+                             rows_q4_0,
+                             rows_q4_k,
+                             rows_q6_k,
+                             quantize_q8_0_scalar};
+  return t;
+}
+
+}  // namespace tandem::kernels::detail

@@ -1,0 +1,179 @@
+// Every matmul kernel against references, for every ISA this CPU supports.
+//
+// Tolerances:
+//  * SIMD vs the scalar table (same activation quantisation, exact integer dots):
+//    differences are only float summation order, bounded by ~n * 2^-24 * sum|w x|;
+//    we allow 2e-5 * sum_c |W_rc x_c| (+1e-6).
+//  * vs matmul_reference (f32 activations): Q8_0/Q8_K rounding moves each x_c by at
+//    most amax(block)/254 (+ amax * 2^-11 for Q8_0's f16 scale), so the exact error
+//    bound is sum_c |W_rc| * err_c; we allow 1.05x that bound + 2e-5 * sum|w x|.
+//    Float weight types use no activation quantisation: 2e-5 * sum|w x|.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "tandem/base/error.h"
+#include "tandem/kernels/cpu/isa.h"
+#include "tandem/kernels/cpu/matmul.h"
+#include "tandem/tensor/quantize.h"
+
+namespace tandem::kernels {
+namespace {
+
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,
+                        DType::Q4_0, DType::Q4_K, DType::Q6_K};
+
+struct Weights {
+  DType type;
+  int64_t rows, cols;
+  std::vector<unsigned char> bytes;
+  std::vector<float> deq;  // dequantised, (rows, cols)
+  MatView view() const { return {type, bytes.data(), rows, cols}; }
+};
+
+Weights make_weights(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
+  std::normal_distribution<float> nd;
+  Weights w{t, rows, cols, std::vector<unsigned char>(rows * row_bytes(t, cols)),
+            std::vector<float>(rows * cols)};
+  std::vector<float> src(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (float& v : src) v = nd(rng) * 0.1f;
+    unsigned char* dst = w.bytes.data() + r * row_bytes(t, cols);
+    quantize_row(t, src.data(), dst, cols);
+    dequantize_row(t, dst, w.deq.data() + r * cols, cols);
+  }
+  return w;
+}
+
+std::vector<float> make_input(int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> nd;
+  std::vector<float> x(n);
+  for (float& v : x) v = nd(rng);
+  for (int64_t i = 0; i < n; i += 97) x[i] *= 20.f;  // activation outliers
+  return x;
+}
+
+int64_t act_block(DType t) {
+  if (t == DType::Q8_0 || t == DType::Q4_0) return 32;
+  if (t == DType::Q4_K || t == DType::Q6_K) return 256;
+  return 0;
+}
+
+std::vector<float> run(Isa isa, const Weights& w, const std::vector<float>& x, int64_t nt,
+                       ThreadPool& pool) {
+  set_isa(isa);
+  std::vector<float> out(nt * w.rows, NAN);
+  matmul(w.view(), x.data(), nt, out.data(), pool);
+  return out;
+}
+
+class MatmulIsa : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!isa_supported(GetParam()))
+      GTEST_SKIP() << "CPU lacks " << isa_name(GetParam())
+                   << " (best here: " << isa_name(best_isa()) << ")";
+    saved_ = active_isa();
+  }
+  void TearDown() override {
+    if (isa_supported(GetParam())) set_isa(saved_);
+  }
+  Isa saved_ = Isa::kScalar;
+};
+
+TEST_P(MatmulIsa, MatchesScalarAndReference) {
+  std::mt19937 rng(1234);
+  ThreadPool pool(2);
+  const int64_t token_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17};
+  for (DType t : kTypes) {
+    const int64_t blk = dtype_info(t).block_elems == 1 ? 32 : dtype_info(t).block_elems;
+    for (int trial = 0; trial < 12; ++trial) {
+      const int64_t rows = std::uniform_int_distribution<int64_t>(1, 70)(rng);
+      int64_t cols = blk * std::uniform_int_distribution<int64_t>(1, 9)(rng);
+      if (dtype_info(t).block_elems == 1 && trial % 3 == 0) cols += trial % 7 + 1;  // ragged
+      const int64_t nt = token_counts[trial % 10];
+      const Weights w = make_weights(t, rows, cols, rng);
+      const std::vector<float> x = make_input(nt * cols, rng);
+      const std::vector<float> simd = run(GetParam(), w, x, nt, pool);
+      const std::vector<float> scalar = run(Isa::kScalar, w, x, nt, pool);
+      std::vector<float> ref(nt * rows);
+      matmul_reference(w.view(), x.data(), nt, ref.data());
+      const int64_t ab = act_block(t);
+      for (int64_t tok = 0; tok < nt; ++tok) {
+        const float* xt = x.data() + tok * cols;
+        for (int64_t r = 0; r < rows; ++r) {
+          double mag = 0, bound = 0;
+          for (int64_t c = 0; c < cols; ++c) {
+            const double wv = w.deq[r * cols + c];
+            mag += std::fabs(wv * xt[c]);
+            if (ab > 0) {
+              float amax = 0;
+              const int64_t b0 = c / ab * ab;
+              for (int64_t k = b0; k < b0 + ab; ++k) amax = std::max(amax, std::fabs(xt[k]));
+              bound += std::fabs(wv) * amax * (1.0 / 254 + (ab == 32 ? 1.0 / 2048 : 0));
+            }
+          }
+          const int64_t i = tok * rows + r;
+          const double tight = 2e-5 * mag + 1e-6;
+          ASSERT_NEAR(simd[i], scalar[i], tight)
+              << dtype_name(t) << " rows=" << rows << " cols=" << cols << " nt=" << nt << " r=" << r
+              << " t=" << tok;
+          ASSERT_NEAR(simd[i], ref[i], 1.05 * bound + tight)
+              << dtype_name(t) << " vs reference, rows=" << rows << " cols=" << cols
+              << " nt=" << nt;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(MatmulIsa, MultiEqualsSeparateAndThreadCountsAgree) {
+  std::mt19937 rng(7);
+  const int64_t cols = 512, nt = 6;
+  const std::vector<float> x = make_input(nt * cols, rng);
+  const Weights a = make_weights(DType::Q4_0, 37, cols, rng);
+  const Weights b = make_weights(DType::Q4_K, 64, cols, rng);
+  const Weights c = make_weights(DType::F16, 9, cols, rng);
+  set_isa(GetParam());
+  std::vector<float> first;
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<float> oa(nt * 37), ob(nt * 64), oc(nt * 9);
+    const MatView ws[] = {a.view(), b.view(), c.view()};
+    float* const outs[] = {oa.data(), ob.data(), oc.data()};
+    matmul_multi(ws, x.data(), nt, outs, pool);
+    std::vector<float> sa(nt * 37), sb(nt * 64), sc(nt * 9);
+    matmul(a.view(), x.data(), nt, sa.data(), pool);
+    matmul(b.view(), x.data(), nt, sb.data(), pool);
+    matmul(c.view(), x.data(), nt, sc.data(), pool);
+    EXPECT_EQ(oa, sa);
+    EXPECT_EQ(ob, sb);
+    EXPECT_EQ(oc, sc);
+    std::vector<float> all = oa;
+    all.insert(all.end(), ob.begin(), ob.end());
+    all.insert(all.end(), oc.begin(), oc.end());
+    if (first.empty()) first = all;
+    EXPECT_EQ(all, first) << threads << " threads";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, MatmulIsa,
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
+
+TEST(Matmul, RejectsBadShapesAndTypes) {
+  ThreadPool pool(1);
+  std::vector<unsigned char> buf(4096);
+  std::vector<float> x(256), out(16);
+  EXPECT_THROW(matmul({DType::Q8_0, buf.data(), 2, 40}, x.data(), 1, out.data(), pool), Error);
+  EXPECT_THROW(matmul({DType::Q5_K, buf.data(), 2, 256}, x.data(), 1, out.data(), pool), Error);
+  EXPECT_THROW(matmul({DType::Q8_K, buf.data(), 2, 256}, x.data(), 1, out.data(), pool), Error);
+  const MatView ws[] = {{DType::F32, buf.data(), 1, 32}, {DType::F32, buf.data(), 1, 64}};
+  float* const outs[] = {out.data(), out.data()};
+  EXPECT_THROW(matmul_multi(ws, x.data(), 1, outs, pool), Error);
+}
+
+}  // namespace
+}  // namespace tandem::kernels
