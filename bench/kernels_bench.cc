@@ -5,6 +5,8 @@
 //                           (>= 256 MiB) that every call streams from DRAM, not
 //                           the 32 MiB L3. Counters: bytes_per_second = weight
 //                           bytes/s; bw_ratio = that / measured read bandwidth.
+//   BM_MatvecL2/<type>      n_tokens = 1 on a matrix that stays in L2: the
+//                           kernel's compute ceiling (bytes/s it could consume).
 //   BM_Matmul/<type>/R/C/T  n_tokens = T (prompt). tok_per_s counter; compare
 //                           with BM_Matvec's tok_per_s for the prompt/decode ratio.
 // ISA: TANDEM_ISA=scalar|avx2|avx512 (default: best available).
@@ -97,8 +99,9 @@ Weights make_weights(DType t, int64_t rows, int64_t cols, size_t min_total) {
   return w;
 }
 
-void run_matmul(benchmark::State& state, DType t, int64_t rows, int64_t cols, int64_t n_tokens) {
-  const size_t min_total = n_tokens == 1 ? size_t{256} << 20 : 0;
+void run_matmul(benchmark::State& state, DType t, int64_t rows, int64_t cols, int64_t n_tokens,
+                bool from_cache = false) {
+  const size_t min_total = n_tokens == 1 && !from_cache ? size_t{256} << 20 : 0;
   Weights w = make_weights(t, rows, cols, min_total);
   std::vector<float> x(n_tokens * cols, 0.5f), out(n_tokens * rows);
   std::mt19937 rng(2);
@@ -132,6 +135,12 @@ void register_all() {
       ->MinTime(1.0);
   for (DType t : kTypes) {
     const std::string name(tandem::dtype_name(t));
+    // Decode from L2 (256 rows): the kernel's compute ceiling, to compare with DRAM.
+    benchmark::RegisterBenchmark(
+        ("BM_MatvecL2/" + name + "/256x2048").c_str(),
+        [=](benchmark::State& st) { run_matmul(st, t, 256, 2048, 1, true); })
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
     for (const auto& s : kShapes) {
       const int64_t rows = s[0], cols = s[1];
       if (t == DType::F32 && rows == 128256) continue;  // 1 GiB per copy
