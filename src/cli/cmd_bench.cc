@@ -6,15 +6,15 @@
 
 #include <algorithm>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "cli/commands.h"
 #include "tandem/base/error.h"
 #include "tandem/base/timer.h"
-#include "tandem/kernels/cpu/bandwidth.h"
 #include "tandem/gguf/reader.h"
+#include "tandem/kernels/cpu/bandwidth.h"
 #include "tandem/kernels/cpu/isa.h"
 #include "tandem/model/model.h"
 
@@ -58,7 +58,8 @@ nlohmann::json bench_model(const std::string& path, const BenchOptions& o, Threa
     int32_t next = argmax(logits.data(), c.n_vocab);
     Timer t;
     for (int i = 0; i < o.n_gen; ++i) {
-      std::vector<float> l = model->forward_last(0, std::span<const int32_t>(&next, 1), cache, pool);
+      std::vector<float> l =
+          model->forward_last(0, std::span<const int32_t>(&next, 1), cache, pool);
       next = argmax(l.data(), c.n_vocab);
     }
     dec_best = std::min(dec_best, t.seconds());
@@ -74,7 +75,8 @@ nlohmann::json bench_model(const std::string& path, const BenchOptions& o, Threa
   {
     std::map<std::string, int> count;
     for (const auto& t : model->file().tensors()) count[std::string(dtype_name(t.type))]++;
-    for (const auto& [k, v] : count) types += (types.empty() ? "" : ",") + k + ":" + std::to_string(v);
+    for (const auto& [k, v] : count)
+      types += (types.empty() ? "" : ",") + k + ":" + std::to_string(v);
   }
   return {
       {"model", path},

@@ -40,11 +40,13 @@ void register_info(CLI::App& app, CommonOptions& common) {
     auto f = gguf::File::open(*path);
     fmt::print("{}: GGUF v{}, {} metadata keys, {} tensors, {:.1f} MiB\n", *path, f->version(),
                f->metadata().size(), f->tensors().size(), f->file_size() / 1048576.0);
-    for (const auto& [key, value] : f->metadata()) fmt::print("  {:<44} {}\n", key, summarize(value));
+    for (const auto& [key, value] : f->metadata())
+      fmt::print("  {:<44} {}\n", key, summarize(value));
     if (*tensors) {
       for (const auto& t : f->tensors()) {
         std::string shape;
-        for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? "x" : "") + std::to_string(t.shape[i]);
+        for (size_t i = 0; i < t.shape.size(); ++i)
+          shape += (i ? "x" : "") + std::to_string(t.shape[i]);
         fmt::print("  {:<36} {:<6} {:<16} {:>12} bytes\n", t.name, dtype_name(t.type), shape,
                    t.nbytes);
       }

@@ -43,7 +43,8 @@ void register_synth(CLI::App& app, CommonOptions& common) {
     SynthSpec s;
     if (o->shape != "custom") {
       auto named = synth_shape(o->shape);
-      if (!named) fail("unknown shape '{}' (known: {})", o->shape, fmt::join(synth_shape_names(), ", "));
+      if (!named)
+        fail("unknown shape '{}' (known: {})", o->shape, fmt::join(synth_shape_names(), ", "));
       s = *named;
     }
     if (!o->arch.empty()) s.arch = o->arch;

@@ -10,7 +10,7 @@ namespace tandem::cli {
 
 // Common flags every command takes.
 struct CommonOptions {
-  int threads = 0;  // -t; 0 = all online CPUs
+  int threads = 0;           // -t; 0 = all online CPUs
   std::string command_line;  // argv joined, recorded in benchmark results
   int resolved_threads() const;
 };
@@ -18,5 +18,10 @@ struct CommonOptions {
 void register_info(CLI::App& app, CommonOptions& common);
 void register_synth(CLI::App& app, CommonOptions& common);
 void register_bench(CLI::App& app, CommonOptions& common);
+void register_run(CLI::App& app, CommonOptions& common);
+void register_tokenize(CLI::App& app, CommonOptions& common);
+void register_perplexity(CLI::App& app, CommonOptions& common);
+void register_convert(CLI::App& app, CommonOptions& common);
+void register_quantize(CLI::App& app, CommonOptions& common);
 
 }  // namespace tandem::cli

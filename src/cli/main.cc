@@ -23,6 +23,11 @@ int main(int argc, char** argv) {
   tandem::cli::register_info(app, common);
   tandem::cli::register_synth(app, common);
   tandem::cli::register_bench(app, common);
+  tandem::cli::register_run(app, common);
+  tandem::cli::register_tokenize(app, common);
+  tandem::cli::register_perplexity(app, common);
+  tandem::cli::register_convert(app, common);
+  tandem::cli::register_quantize(app, common);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

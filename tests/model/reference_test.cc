@@ -43,7 +43,9 @@ std::vector<Case> cases() {
   SynthSpec qwen = tiny_spec();
   qwen.arch = "qwen2", qwen.n_head_kv = 2, qwen.n_layer = 3;
   out.push_back({"f32_qwen2", qwen, 1e-4});
-  for (auto [t, bound] : {std::pair{DType::F16, 1e-4}, {DType::BF16, 1e-4}, {DType::Q8_0, 3e-2},
+  for (auto [t, bound] : {std::pair{DType::F16, 1e-4},
+                          {DType::BF16, 1e-4},
+                          {DType::Q8_0, 3e-2},
                           {DType::Q4_0, 3e-2}}) {
     SynthSpec s = gqa;
     s.type = t;

@@ -37,7 +37,9 @@ std::string source_dir() {
 }
 }  // namespace
 
-std::string temp_dir() { return temp().path.string(); }
+std::string temp_dir() {
+  return temp().path.string();
+}
 
 std::string write_model(const SynthSpec& spec, const std::string& file_name) {
   const std::string path = (temp().path / file_name).string();
@@ -73,8 +75,9 @@ std::vector<double> reference_forward(const std::string& model, const std::vecto
                                       int hidden_layer) {
   static int counter = 0;
   const std::string out = (temp().path / fmt::format("ref-{}.bin", counter++)).string();
-  std::string cmd = fmt::format("/usr/bin/python3 {}/tests/reference/llama_ref.py {} --tokens {} --out {}",
-                                source_dir(), model, fmt::join(tokens, ","), out);
+  std::string cmd =
+      fmt::format("/usr/bin/python3 {}/tests/reference/llama_ref.py {} --tokens {} --out {}",
+                  source_dir(), model, fmt::join(tokens, ","), out);
   if (hidden_layer >= 0) cmd += fmt::format(" --hidden-layer {}", hidden_layer);
   if (std::system(cmd.c_str()) != 0) fail("reference failed: {}", cmd);
   std::ifstream f(out, std::ios::binary | std::ios::ate);

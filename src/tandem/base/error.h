@@ -28,8 +28,9 @@ template <typename... Args>
 
 }  // namespace tandem
 
-#define TANDEM_CHECK(cond, ...)                                                      \
-  do {                                                                               \
-    if (!(cond)) ::tandem::fail("internal error at {}:{}: {}", __FILE__, __LINE__, \
-                                ::fmt::format(__VA_ARGS__));                         \
+#define TANDEM_CHECK(cond, ...)                                         \
+  do {                                                                  \
+    if (!(cond))                                                        \
+      ::tandem::fail("internal error at {}:{}: {}", __FILE__, __LINE__, \
+                     ::fmt::format(__VA_ARGS__));                       \
   } while (0)

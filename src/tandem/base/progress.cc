@@ -10,7 +10,9 @@ namespace tandem {
 Progress::Progress(std::string label, int64_t total)
     : label_(std::move(label)), total_(total), tty_(isatty(STDERR_FILENO) != 0) {}
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
 void Progress::update(int64_t done) {
   if (!tty_) return;

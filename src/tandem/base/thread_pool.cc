@@ -11,9 +11,11 @@
 
 namespace tandem {
 namespace {
-// ~50-100 us of spinning before a worker sleeps: long enough to bridge the
-// gap between two operators of a forward pass, short enough not to burn a core.
-constexpr int kSpinIterations = 20000;
+// Tens of microseconds of spinning before a worker sleeps: long enough to
+// bridge the gap between two operators of a forward pass, short enough that an
+// oversubscribed machine (more runnable threads than cores) is not starved by
+// spinners while the thread they wait for is descheduled.
+constexpr int kSpinIterations = 4000;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
@@ -89,6 +91,10 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
                               const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (grain <= 0) grain = std::max<int64_t>(1, n / (int64_t{n_threads_} * 4));
+  if (n <= grain || n_threads_ == 1) {  // one chunk: waking workers would only cost time
+    fn(0, n);
+    return;
+  }
   std::atomic<int64_t> next{0};
   run([&](int, int) {
     for (;;) {

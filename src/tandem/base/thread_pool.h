@@ -7,7 +7,8 @@
 // back-to-back operators of a forward pass cost well under a microsecond each to
 // dispatch while an idle pool uses no CPU.
 // parallel_for() splits [0, n) into chunks handed out through an atomic counter
-// (dynamic load balance, no per-chunk locking).
+// (dynamic load balance, no per-chunk locking); a single chunk runs inline on
+// the caller without waking the workers.
 // Thread safety: run()/parallel_for() may be called from one thread at a time;
 // fn must not call back into the same pool. Exceptions thrown by fn on any thread
 // are captured and the first is rethrown on the caller.

@@ -46,13 +46,13 @@ ModelConfig ModelConfig::from_gguf(const gguf::File& f) {
     fail("{}: key_length {} != value_length {} is not supported", f.path(), c.head_dim, v_len);
   c.rope_dim = f.get_int(a + "rope.dimension_count", c.head_dim);
   if (c.rope_dim != c.head_dim)
-    fail("{}: rope.dimension_count {} differs from the head dimension {}; partial rotary "
-         "embeddings are not supported",
-         f.path(), c.rope_dim, c.head_dim);
+    fail(
+        "{}: rope.dimension_count {} differs from the head dimension {}; partial rotary "
+        "embeddings are not supported",
+        f.path(), c.rope_dim, c.head_dim);
   if (!(c.rms_eps > 0.0f && c.rms_eps < 1.0f))
     fail("{}: layer_norm_rms_epsilon {} is out of range", f.path(), c.rms_eps);
-  if (!(c.rope_base > 1.0f))
-    fail("{}: rope.freq_base {} must be > 1", f.path(), c.rope_base);
+  if (!(c.rope_base > 1.0f)) fail("{}: rope.freq_base {} must be > 1", f.path(), c.rope_base);
 
   std::string scaling = f.get_string(a + "rope.scaling.type", "none");
   if (scaling == "linear") {

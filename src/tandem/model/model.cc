@@ -48,9 +48,10 @@ int64_t check_batch(std::span<const SequenceInput> batch, const KvCache& cache,
     const int64_t len = cache.length(in.seq, layer_begin);
     for (int64_t l = layer_begin + 1; l < layer_end; ++l)
       if (cache.length(in.seq, l) != len)
-        fail("sequence {}: layers {} and {} hold {} and {} tokens; a forward over layers [{}, {}) "
-             "needs them equal (truncate first)",
-             in.seq, layer_begin, l, len, cache.length(in.seq, l), layer_begin, layer_end);
+        fail(
+            "sequence {}: layers {} and {} hold {} and {} tokens; a forward over layers [{}, {}) "
+            "needs them equal (truncate first)",
+            in.seq, layer_begin, l, len, cache.length(in.seq, l), layer_begin, layer_end);
     const int64_t n = static_cast<int64_t>(in.tokens.size());
     if (len + n > cache.n_ctx())
       fail("sequence {}: {} cached + {} new tokens exceed the context size {}", in.seq, len, n,
@@ -67,14 +68,15 @@ int64_t check_batch(std::span<const SequenceInput> batch, const KvCache& cache,
 
 }  // namespace
 
-void Model::forward(std::span<const SequenceInput> batch, KvCache& cache,
-                    const ForwardOptions& opt, ForwardOutput& out, ThreadPool& pool) {
+void Model::forward(std::span<const SequenceInput> batch, KvCache& cache, const ForwardOptions& opt,
+                    ForwardOutput& out, ThreadPool& pool) {
   const ModelConfig& c = config_;
   const int64_t layer_end = opt.layer_end < 0 ? c.n_layer : opt.layer_end;
   if (opt.layer_begin < 0 || opt.layer_begin >= layer_end || layer_end > c.n_layer)
     fail("layer range [{}, {}) is invalid for a model with {} layers", opt.layer_begin, layer_end,
          c.n_layer);
-  if (opt.hidden_layer >= 0 && (opt.hidden_layer < opt.layer_begin || opt.hidden_layer >= layer_end))
+  if (opt.hidden_layer >= 0 &&
+      (opt.hidden_layer < opt.layer_begin || opt.hidden_layer >= layer_end))
     fail("hidden_layer {} is outside the layer range [{}, {})", opt.hidden_layer, opt.layer_begin,
          layer_end);
   const int64_t T = check_batch(batch, cache, c, opt.layer_begin, layer_end);
@@ -100,8 +102,8 @@ void Model::forward(std::span<const SequenceInput> batch, KvCache& cache,
         tok_seq_[t] = static_cast<int64_t>(e);
         tok_id_[t] = batch[e].tokens[i];
         tok_slot_[t] = len + static_cast<int64_t>(i);
-        tok_pos_[t] = batch[e].positions.empty() ? static_cast<int32_t>(len + i)
-                                                 : batch[e].positions[i];
+        tok_pos_[t] =
+            batch[e].positions.empty() ? static_cast<int32_t>(len + i) : batch[e].positions[i];
       }
     }
   }
@@ -205,8 +207,7 @@ void Model::forward(std::span<const SequenceInput> batch, KvCache& cache,
   }
   const int64_t R = static_cast<int64_t>(rows.size());
   for (int64_t r = 0; r < R; ++r)
-    kernels::rmsnorm(&x_[rows[r] * dim], weights_.output_norm.data(), &h_[r * dim], dim,
-                     c.rms_eps);
+    kernels::rmsnorm(&x_[rows[r] * dim], weights_.output_norm.data(), &h_[r * dim], dim, c.rms_eps);
   out.logits.resize(R * c.n_vocab);
   kernels::matmul(weights_.output, h_.data(), R, out.logits.data(), pool);
 }
@@ -222,7 +223,7 @@ void Model::attention(std::span<const SequenceInput> batch, const KvCache& cache
   const int64_t max_len = *std::max_element(tok_slot_.begin(), tok_slot_.end()) + 1;
   std::atomic<int64_t> next{0};
   const int64_t items = T * c.n_head;
-  pool.run([&](int, int) {
+  auto work = [&](int, int) {
     std::vector<float> scores(max_len);
     for (;;) {
       const int64_t item = next.fetch_add(1, std::memory_order_relaxed);
@@ -239,7 +240,12 @@ void Model::attention(std::span<const SequenceInput> batch, const KvCache& cache
       std::fill(o, o + hd, 0.0f);
       for (int64_t s = 0; s < n; ++s) kernels::axpy(scores[s], V + s * kvd, o, hd);
     }
-  });
+  };
+  // A few thousand multiply-adds (a tiny model, a short context) are not worth waking workers.
+  if (items * max_len * hd < (int64_t{1} << 15))
+    work(0, 1);
+  else
+    pool.run(work);
 }
 
 std::vector<float> Model::forward_last(int seq, std::span<const int32_t> tokens, KvCache& cache,

@@ -45,10 +45,10 @@ struct SequenceInput {
 enum class LogitsMode { kNone, kLast, kAll };
 
 struct ForwardOptions {
-  int64_t layer_begin = 0;   // > 0: `hidden_in` holds the state after layer layer_begin-1
-  int64_t layer_end = -1;    // -1 = n_layer; logits of a shorter range use the output head
+  int64_t layer_begin = 0;  // > 0: `hidden_in` holds the state after layer layer_begin-1
+  int64_t layer_end = -1;   // -1 = n_layer; logits of a shorter range use the output head
   LogitsMode logits = LogitsMode::kLast;
-  int64_t hidden_layer = -1; // >= 0: return the hidden state after this layer
+  int64_t hidden_layer = -1;         // >= 0: return the hidden state after this layer
   std::span<const float> hidden_in;  // (total tokens, dim) when layer_begin > 0
 };
 

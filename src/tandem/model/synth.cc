@@ -34,9 +34,9 @@ void fill_normal(float* out, int64_t n, uint64_t seed, float mean, float stddev)
   const float k = stddev * std::sqrt(3.0f) / 65536.0f;
   for (int64_t i = 0; i < n; ++i) {
     uint64_t r = splitmix64(state);
-    float s = static_cast<float>((r & 0xFFFF) + ((r >> 16) & 0xFFFF) + ((r >> 32) & 0xFFFF) +
-                                 (r >> 48)) -
-              2.0f * 65536.0f;
+    float s =
+        static_cast<float>((r & 0xFFFF) + ((r >> 16) & 0xFFFF) + ((r >> 32) & 0xFFFF) + (r >> 48)) -
+        2.0f * 65536.0f;
     out[i] = mean + k * s;
   }
 }
@@ -98,9 +98,10 @@ void check_spec(const SynthSpec& s) {
     if (!info.computable) fail("synth: type {} is not supported", info.name);
     for (int64_t cols : {s.dim, s.ffn_dim, s.n_head * (s.dim / s.n_head)})
       if (cols % info.block_elems != 0)
-        fail("synth: type {} needs row lengths that are multiples of {}, but a row has {} "
-             "elements",
-             info.name, info.block_elems, cols);
+        fail(
+            "synth: type {} needs row lengths that are multiples of {}, but a row has {} "
+            "elements",
+            info.name, info.block_elems, cols);
   }
 }
 
@@ -113,7 +114,8 @@ void add_vocabulary(gguf::Writer& w, SynthSpec& s) {
   const int64_t n_src = static_cast<int64_t>(tokens.size());
   if (n_src > s.n_vocab) s.n_vocab = n_src;  // the vocabulary must be representable
   if (n_src == s.n_vocab) return;
-  for (int64_t i = n_src; i < s.n_vocab; ++i) tokens.push_back("<synth_pad_" + std::to_string(i) + ">");
+  for (int64_t i = n_src; i < s.n_vocab; ++i)
+    tokens.push_back("<synth_pad_" + std::to_string(i) + ">");
   w.set("tokenizer.ggml.tokens", gguf::Value::string_array(tokens));
   if (const gguf::Value* v = src->find("tokenizer.ggml.scores")) {
     std::vector<float> scores = v->as_f32_array();

@@ -34,14 +34,14 @@ struct SynthSpec {
   int64_t ffn_dim = 128;
   int64_t n_ctx = 2048;
   float rope_base = 10000.0f;
-  float rope_scale = 1.0f;     // linear rope.scaling.factor; 1 = none
+  float rope_scale = 1.0f;  // linear rope.scaling.factor; 1 = none
   float rms_eps = 1e-5f;
   bool tied_output = false;
-  DType type = DType::F32;     // type of the 2-D weights
+  DType type = DType::F32;  // type of the 2-D weights
   // Q4_K_M-style mix: when set, output and every ffn_down/attn_v use this type.
   std::optional<DType> type_high;
   uint64_t seed = 1;
-  std::string vocab_from;      // GGUF whose tokenizer.* metadata is copied ("" = none)
+  std::string vocab_from;  // GGUF whose tokenizer.* metadata is copied ("" = none)
 };
 
 // Named shapes of real models: "llama-3.2-1b", "tinyllama-1.1b", "llama-110m".

@@ -28,12 +28,13 @@ class Binder {
       fail("{}: tensor '{}' is missing ({} model with {} layers needs it)", f_.path(), name,
            c_.arch, c_.n_layer);
     if (t->shape != shape)
-      fail("{}: tensor '{}' has shape {}, expected {} ({})", f_.path(), name,
-           shape_str(t->shape), shape_str(shape), why);
+      fail("{}: tensor '{}' has shape {}, expected {} ({})", f_.path(), name, shape_str(t->shape),
+           shape_str(shape), why);
     if (!dtype_info(t->type).computable)
-      fail("{}: tensor '{}' has type {}, which tandem cannot compute with (supported: F32, F16, "
-           "BF16, Q8_0, Q4_0, Q4_K, Q6_K); re-quantize the model with `tandem quantize`",
-           f_.path(), name, dtype_name(t->type));
+      fail(
+          "{}: tensor '{}' has type {}, which tandem cannot compute with (supported: F32, F16, "
+          "BF16, Q8_0, Q4_0, Q4_K, Q6_K); re-quantize the model with `tandem quantize`",
+          f_.path(), name, dtype_name(t->type));
     return *t;
   }
 
@@ -62,7 +63,8 @@ Weights Weights::bind(const gguf::File& f, const ModelConfig& c) {
   Binder b(f, c);
   Weights w;
   const std::string dims = fmt::format("dim={}", c.dim);
-  const std::string heads = fmt::format("dim={}, n_head={}, head_dim={}", c.dim, c.n_head, c.head_dim);
+  const std::string heads =
+      fmt::format("dim={}, n_head={}, head_dim={}", c.dim, c.n_head, c.head_dim);
   const std::string kv =
       fmt::format("dim={}, n_head_kv={}, head_dim={}", c.dim, c.n_head_kv, c.head_dim);
   const std::string ffn = fmt::format("dim={}, ffn_dim={}", c.dim, c.ffn_dim);
@@ -105,9 +107,9 @@ int64_t Weights::bytes_per_token() const {
   for (const LayerWeights& l : layers) {
     total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo);
     total += bytes(l.w_gate) + bytes(l.w_up) + bytes(l.w_down);
-    total += static_cast<int64_t>((l.attn_norm.size() + l.ffn_norm.size() + l.bq.size() +
-                                   l.bk.size() + l.bv.size()) *
-                                  sizeof(float));
+    total += static_cast<int64_t>(
+        (l.attn_norm.size() + l.ffn_norm.size() + l.bq.size() + l.bk.size() + l.bv.size()) *
+        sizeof(float));
   }
   return total;
 }

@@ -23,22 +23,22 @@ class File;
 }
 
 struct LayerWeights {
-  std::vector<float> attn_norm;  // (dim)
-  kernels::MatView wq;           // (n_head * head_dim, dim)
-  kernels::MatView wk;           // (n_head_kv * head_dim, dim)
-  kernels::MatView wv;           // (n_head_kv * head_dim, dim)
-  kernels::MatView wo;           // (dim, n_head * head_dim)
-  std::vector<float> bq, bk, bv; // (q_dim), (kv_dim), (kv_dim); qwen2 only, else empty
-  std::vector<float> ffn_norm;   // (dim)
-  kernels::MatView w_gate;       // (ffn_dim, dim)
-  kernels::MatView w_up;         // (ffn_dim, dim)
-  kernels::MatView w_down;       // (dim, ffn_dim)
+  std::vector<float> attn_norm;   // (dim)
+  kernels::MatView wq;            // (n_head * head_dim, dim)
+  kernels::MatView wk;            // (n_head_kv * head_dim, dim)
+  kernels::MatView wv;            // (n_head_kv * head_dim, dim)
+  kernels::MatView wo;            // (dim, n_head * head_dim)
+  std::vector<float> bq, bk, bv;  // (q_dim), (kv_dim), (kv_dim); qwen2 only, else empty
+  std::vector<float> ffn_norm;    // (dim)
+  kernels::MatView w_gate;        // (ffn_dim, dim)
+  kernels::MatView w_up;          // (ffn_dim, dim)
+  kernels::MatView w_down;        // (dim, ffn_dim)
 };
 
 struct Weights {
-  kernels::MatView token_embd;   // (n_vocab, dim)
+  kernels::MatView token_embd;     // (n_vocab, dim)
   std::vector<float> output_norm;  // (dim)
-  kernels::MatView output;       // (n_vocab, dim); the same view as token_embd when tied
+  kernels::MatView output;         // (n_vocab, dim); the same view as token_embd when tied
   bool tied_output = false;
   std::vector<LayerWeights> layers;  // (n_layer)
 

@@ -59,6 +59,8 @@ std::vector<unsigned char>& scratch() {
   return buf;
 }
 
+constexpr int64_t kInlineMacs = int64_t{1} << 17;
+
 int64_t align64(int64_t n) {
   return (n + 63) & ~int64_t{63};
 }
@@ -167,7 +169,11 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
       rows_fn(table, w.type)(w, act, n_tokens, r0, r1, outs[m]);
     }
   };
-  if (n_chunks == 1 || n_threads == 1)
+  // Small products (tiny models, decode of narrow layers) finish in a few
+  // microseconds: waking the workers would cost more than it saves.
+  int64_t macs = 0;
+  for (const MatView& w : ws) macs += w.rows * cols * n_tokens;
+  if (n_chunks == 1 || n_threads == 1 || macs < kInlineMacs)
     work(0, 1);
   else
     pool.run(work);

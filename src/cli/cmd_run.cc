@@ -1,0 +1,146 @@
+// `tandem run`: generate text from a prompt, streamed as it is produced, ending
+// with prompt and generation speeds. `--chat` wraps the prompt in the model's
+// chat template.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/session.h"
+#include "tandem/base/error.h"
+#include "tandem/base/timer.h"
+#include "tandem/sampling/sampler.h"
+#include "tandem/tokenizer/chat_template.h"
+#include "tandem/tokenizer/stream_decoder.h"
+
+namespace tandem::cli {
+
+void add_sampling_options(CLI::App* cmd, SamplingParams& s) {
+  cmd->add_option("--temp", s.temperature, "Temperature (0 = greedy)")->default_val(0.0f);
+  cmd->add_option("--top-k", s.top_k, "Keep the k most likely tokens (0 = off)")->default_val(0);
+  cmd->add_option("--top-p", s.top_p, "Nucleus sampling mass (1 = off)")->default_val(1.0f);
+  cmd->add_option("--min-p", s.min_p, "Drop tokens below min-p x top probability")
+      ->default_val(0.0f);
+  cmd->add_option("--repeat-penalty", s.repeat_penalty, "Repetition penalty (1 = off)")
+      ->default_val(1.0f);
+  cmd->add_option("--repeat-last-n", s.repeat_last_n, "Tokens the penalty looks back over")
+      ->default_val(64);
+  cmd->add_option("--seed", s.seed, "Random seed (same seed, same output)")->default_val(0);
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail("cannot read '{}'", path);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void register_run(CLI::App& app, CommonOptions& common) {
+  auto* cmd = app.add_subcommand("run", "Generate text from a prompt");
+  struct Opts {
+    std::string model, prompt, file, chat_template, system;
+    int n = 128;
+    int64_t ctx = 0;
+    bool chat = false;
+    SamplingParams sampling;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("-m,--model", o->model, "GGUF model")->required();
+  cmd->add_option("-p,--prompt", o->prompt, "Prompt text");
+  cmd->add_option("-f,--file", o->file, "Read the prompt from this file");
+  cmd->add_option("-n,--n-predict", o->n, "Tokens to generate")
+      ->default_val(128)
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-c,--ctx-size", o->ctx, "Context size (default: the model's)");
+  cmd->add_flag("--chat", o->chat, "Apply the model's chat template to the prompt");
+  cmd->add_option("--chat-template", o->chat_template,
+                  "Chat template name to use instead of the model's (" +
+                      std::string(chat_template_names()) + ")");
+  cmd->add_option("--system", o->system, "System message for --chat");
+  add_sampling_options(cmd, o->sampling);
+  cmd->add_option("-t,--threads", common.threads, "Threads (default: all CPUs)");
+  cmd->callback([o, &common] {
+    if (!o->file.empty()) o->prompt = read_text_file(o->file);
+    Session s(o->model, common.resolved_threads(), o->ctx);
+    std::string text = o->prompt;
+    bool parse_special = false;
+    if (o->chat) {
+      const ChatTemplate tmpl = o->chat_template.empty()
+                                    ? ChatTemplate::detect(s.tokenizer->chat_template())
+                                    : ChatTemplate::named(o->chat_template);
+      std::vector<ChatMessage> msgs;
+      if (!o->system.empty()) msgs.push_back({"system", o->system});
+      msgs.push_back({"user", o->prompt});
+      text = tmpl.apply(msgs, true);
+      parse_special = true;
+    }
+    std::vector<int32_t> prompt = s.tokenizer->encode(text, true, parse_special);
+    if (prompt.empty()) fail("the prompt is empty and the model adds no BOS token; give -p TEXT");
+    s.check_fits(static_cast<int64_t>(prompt.size()), o->n);
+
+    Sampler sampler(o->sampling);
+    TokenStreamDecoder stream(*s.tokenizer);
+    // Echo the prompt as the model sees it (without control tokens).
+    for (int32_t t : prompt) fmt::print("{}", stream.push(t));
+    std::fflush(stdout);
+
+    Timer pp_timer;
+    std::vector<float> logits = s.model->forward_last(0, prompt, s.cache, *s.pool);
+    const double pp_seconds = pp_timer.seconds();
+
+    std::vector<int32_t> history = prompt;
+    Timer gen_timer;
+    int generated = 0;
+    for (; generated < o->n; ++generated) {
+      const int32_t next = sampler.sample(logits, history);
+      if (s.tokenizer->is_end_of_generation(next)) break;
+      history.push_back(next);
+      fmt::print("{}", stream.push(next));
+      std::fflush(stdout);
+      if (generated + 1 == o->n) {
+        ++generated;
+        break;
+      }
+      logits = s.model->forward_last(0, std::span<const int32_t>(&next, 1), s.cache, *s.pool);
+    }
+    fmt::print("{}\n", stream.finish());
+    const double gen_seconds = gen_timer.seconds();
+    fmt::print(stderr,
+               "\nprompt: {} tokens in {:.2f} s ({:.2f} tok/s) | generation: {} tokens in {:.2f} s "
+               "({:.2f} tok/s)\n",
+               prompt.size(), pp_seconds, prompt.size() / std::max(pp_seconds, 1e-9), generated,
+               gen_seconds, generated / std::max(gen_seconds, 1e-9));
+  });
+}
+
+void register_tokenize(CLI::App& app, CommonOptions& common) {
+  auto* cmd = app.add_subcommand("tokenize", "Print token ids for each line of standard input");
+  struct Opts {
+    std::string model;
+    bool add_special = false, parse_special = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("-m,--model", o->model, "GGUF model or vocabulary")->required();
+  cmd->add_flag("--add-special", o->add_special, "Add BOS/EOS as the model's metadata says");
+  cmd->add_flag("--parse-special", o->parse_special, "Turn special-token text into its token");
+  cmd->add_option("-t,--threads", common.threads, "Threads (unused here)");
+  cmd->callback([o] {
+    auto file = gguf::File::open(o->model);
+    auto tok = Tokenizer::from_gguf(*file);
+    std::string line;
+    char buf[1 << 16];
+    while (std::fgets(buf, sizeof(buf), stdin)) {
+      line += buf;
+      if (line.back() != '\n' && !std::feof(stdin)) continue;
+      if (!line.empty() && line.back() == '\n') line.pop_back();
+      auto ids = tok->encode(line, o->add_special, o->parse_special);
+      fmt::print("{}\n", fmt::join(ids, " "));
+      line.clear();
+    }
+  });
+}
+
+}  // namespace tandem::cli
