@@ -22,7 +22,14 @@
 namespace tandem::kernels::detail {
 namespace {
 
-constexpr int64_t kPrefetchBytes = 4096;
+// Decode prefetch distances, tuned on Zen 3 (measured ratios to DRAM read bandwidth).
+constexpr int64_t kPrefetchBytes = 4096;        // single-row kernels: bytes ahead
+constexpr int64_t kGroupPrefetchBytes = 16384;  // 4-row kernels: at least 2 groups ahead
+
+// First byte of the 4-row group that a 4-row kernel prefetches while it runs.
+inline int64_t group_prefetch_offset(int64_t rb) {
+  return std::max<int64_t>(2, kGroupPrefetchBytes / (4 * rb)) * 4 * rb;
+}
 
 TANDEM_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -68,7 +75,7 @@ TANDEM_AVX2 void rows_tiled(const MatView& w, const Activations& a, int64_t n_to
     const unsigned char* p = base + (r + ahead) * rb;
     const int64_t bytes = std::min(n_rows, r1 - r - ahead) * rb;
     for (int64_t off = 0; off < bytes; off += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
   };
   for (; t < n_tokens; ++t) {
     int64_t r = r0;
@@ -76,7 +83,6 @@ TANDEM_AVX2 void rows_tiled(const MatView& w, const Activations& a, int64_t n_to
       // Four rows against one token: the activation block is loaded once and
       // the four rows' integer sums share one convert and one FMA.
       for (; r + 4 <= r1; r += 4) {
-        prefetch(r, 4);
         float res[4];
         K::rows4(base + r * rb, rb, a, t, res);
         for (int i = 0; i < 4; ++i) out[t * w.rows + r + i] = res[i];
@@ -234,11 +240,17 @@ struct Q8_0Row {
     const int64_t nb = a.cols / kQK;
     const BlockQ8_0* w[4];
     for (int i = 0; i < 4; ++i) w[i] = reinterpret_cast<const BlockQ8_0*>(wr + i * rb);
+    // Four short interleaved streams defeat the hardware prefetcher's ramp-up:
+    // fetch a later group's rows into L2, evenly spread over this group's loop.
+    const unsigned char* next = wr + group_prefetch_offset(rb);
     const BlockQ8_0* x = a.q8_0 + t * nb;
     const float* xd = a.q8_0_d + t * nb;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+      for (int i = 0; i < 4; ++i)
+        _mm_prefetch(reinterpret_cast<const char*>(next + i * rb) + b * sizeof(w[0][0]),
+                     _MM_HINT_T1);
       const __m256i xv = load32(x[b].qs);
       __m256i p[4];
 #pragma GCC unroll 4
@@ -307,6 +319,9 @@ struct Q4_0Row {
     const int64_t nb = a.cols / kQK;
     const BlockQ4_0* w[4];
     for (int i = 0; i < 4; ++i) w[i] = reinterpret_cast<const BlockQ4_0*>(wr + i * rb);
+    // Four short interleaved streams defeat the hardware prefetcher's ramp-up:
+    // fetch a later group's rows into L2, evenly spread over this group's loop.
+    const unsigned char* next = wr + group_prefetch_offset(rb);
     const BlockQ8_0* x = a.q8_0 + t * nb;
     const float* xd = a.q8_0_d + t * nb;
     const float* xs = a.q8_0_s + t * nb;
@@ -314,6 +329,9 @@ struct Q4_0Row {
     __m256 acc = _mm256_setzero_ps();
     __m128 corr = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+      for (int i = 0; i < 4; ++i)
+        _mm_prefetch(reinterpret_cast<const char*>(next + i * rb) + b * sizeof(w[0][0]),
+                     _MM_HINT_T1);
       const __m256i xv = load32(x[b].qs);
       __m256i p[4];
 #pragma GCC unroll 4
