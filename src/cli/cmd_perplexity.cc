@@ -67,7 +67,7 @@ void register_perplexity(CLI::App& app, CommonOptions& common) {
       progress.update(static_cast<int64_t>(end));
     }
     progress.finish();
-    fmt::print("perplexity {:.4f} over {} tokens ({} per window, {:.1f} tok/s)\n",
+    fmt::print("perplexity {:.6f} over {} tokens ({} per window, {:.1f} tok/s)\n",
                std::exp(nll / scored), scored, window, scored / timer.seconds());
   });
 }
