@@ -42,7 +42,8 @@ fs::path temp_dir() {
 
 // Runs `tandem ARGS` with optional stdin text; captures stdout and stderr.
 Result tandem(const std::string& args, const std::string& input = "") {
-  const fs::path in = temp_dir() / "stdin", out = temp_dir() / "stdout", err = temp_dir() / "stderr";
+  const fs::path in = temp_dir() / "stdin", out = temp_dir() / "stdout",
+                 err = temp_dir() / "stderr";
   std::ofstream(in, std::ios::binary) << input;
   const std::string cmd = fmt::format("{} {} <{} >{} 2>{}", TANDEM_BINARY, args, in.string(),
                                       out.string(), err.string());
@@ -55,9 +56,9 @@ fs::path shared_dir() {
   return fs::path(TANDEM_SOURCE_DIR) / ".." / "shared";
 }
 
-#define REQUIRE_SHARED(rel)                                                               \
-  const fs::path src_##__LINE__ = shared_dir() / (rel);                                   \
-  if (!fs::exists(src_##__LINE__))                                                        \
+#define REQUIRE_SHARED(rel)                             \
+  const fs::path src_##__LINE__ = shared_dir() / (rel); \
+  if (!fs::exists(src_##__LINE__))                      \
     GTEST_SKIP() << src_##__LINE__ << " is absent (set TANDEM_SHARED to the shared data)";
 
 // stories260K converted once per process.
@@ -76,8 +77,8 @@ const fs::path& stories260k() {
 const fs::path& tinystories656k() {
   static fs::path p = [] {
     fs::path out = temp_dir() / "tinystories656k.gguf";
-    Result r = tandem(fmt::format("convert hf {} -o {}",
-                                  (shared_dir() / "models/tinystories-656k").string(), out.string()));
+    Result r = tandem(fmt::format(
+        "convert hf {} -o {}", (shared_dir() / "models/tinystories-656k").string(), out.string()));
     EXPECT_EQ(r.code, 0) << r.err;
     return out;
   }();
@@ -102,11 +103,12 @@ TEST(Cli, TinyStoriesGreedyReproducesGoldenTextAndPromptIds) {
   ASSERT_EQ(ids.code, 0) << ids.err;
   EXPECT_EQ(ids.out,
             fmt::format("{}\n", fmt::join(golden["prompt_ids"].get<std::vector<int>>(), " ")));
-  Result r = tandem(
-      fmt::format("run -m {} -p 'Once upon a time' -n 60 -t 2", tinystories656k().string()));
+  Result r =
+      tandem(fmt::format("run -m {} -p 'Once upon a time' -n 60 -t 2", tinystories656k().string()));
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out,
-            slurp(shared_dir() / "models/tinystories-656k/golden_greedy_once_upon_a_time.txt") + "\n");
+  EXPECT_EQ(
+      r.out,
+      slurp(shared_dir() / "models/tinystories-656k/golden_greedy_once_upon_a_time.txt") + "\n");
 }
 
 TEST(Cli, Q8_0QuantizedStoriesAgreeWithF32) {
@@ -139,8 +141,8 @@ TEST(Cli, PerplexityMatchesNumpyReference) {
   std::replace(content.begin(), content.end(), '\n', ' ');
   const fs::path text = temp_dir() / "ppl.txt";
   std::ofstream(text, std::ios::binary) << content;
-  Result r = tandem(fmt::format("perplexity -m {} -f {} -c 40 -t 2", tinystories656k().string(),
-                                text.string()));
+  Result r = tandem(
+      fmt::format("perplexity -m {} -f {} -c 40 -t 2", tinystories656k().string(), text.string()));
   ASSERT_EQ(r.code, 0) << r.err;
   double ppl = 0;
   ASSERT_EQ(std::sscanf(r.out.c_str(), "perplexity %lf", &ppl), 1) << r.out;
@@ -151,7 +153,8 @@ TEST(Cli, PerplexityMatchesNumpyReference) {
   csv.erase(csv.find_last_not_of('\n') + 1);
   const fs::path ref_out = temp_dir() / "ppl_ref.txt";
   const std::string cmd = fmt::format(
-      "/usr/bin/python3 {}/tests/reference/perplexity_ref.py {} --tokens {} --window 40 --bos 1 >{}",
+      "/usr/bin/python3 {}/tests/reference/perplexity_ref.py {} --tokens {} --window 40 --bos 1 "
+      ">{}",
       TANDEM_SOURCE_DIR, tinystories656k().string(), csv, ref_out.string());
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   const double ref = std::stod(slurp(ref_out));
@@ -192,13 +195,14 @@ TEST(Cli, BadInputGivesClearErrorsNotCrashes) {
 
 TEST(Cli, SynthThenBenchWritesJsonWithRooflineRatio) {
   const fs::path model = temp_dir() / "tiny.gguf";
-  Result s = tandem(fmt::format("synth -o {} --dim 128 --layers 2 --heads 4 --ffn 256 --vocab 512 "
-                                "--type Q8_0 -t 2",
-                                model.string()));
+  Result s =
+      tandem(fmt::format("synth -o {} --dim 128 --layers 2 --heads 4 --ffn 256 --vocab 512 "
+                         "--type Q8_0 -t 2",
+                         model.string()));
   ASSERT_EQ(s.code, 0) << s.err;
   const fs::path json = temp_dir() / "bench.json";
-  Result b = tandem(fmt::format("bench -m {} -p 16 -n 4 -r 1 -t 2 --json {}", model.string(),
-                                json.string()));
+  Result b = tandem(
+      fmt::format("bench -m {} -p 16 -n 4 -r 1 -t 2 --json {}", model.string(), json.string()));
   ASSERT_EQ(b.code, 0) << b.err;
   const auto doc = nlohmann::json::parse(slurp(json));
   ASSERT_EQ(doc["results"].size(), 1u);

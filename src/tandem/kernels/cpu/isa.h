@@ -11,6 +11,7 @@
 // and must not race with running kernels.
 #pragma once
 
+#include <ostream>
 #include <string_view>
 
 namespace tandem::kernels {
@@ -23,5 +24,8 @@ Isa active_isa();
 void set_isa(Isa isa);
 std::string_view isa_name(Isa isa);
 bool isa_supported(Isa isa);
+inline std::ostream& operator<<(std::ostream& os, Isa isa) {
+  return os << isa_name(isa);
+}
 
 }  // namespace tandem::kernels
