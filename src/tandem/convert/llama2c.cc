@@ -5,7 +5,7 @@
 
 #include "tandem/base/error.h"
 #include "tandem/convert/emit.h"
-#include "tandem/convert/mapped_file.h"
+#include "tandem/base/mapped_file.h"
 #include "tandem/gguf/writer.h"
 
 namespace tandem::convert {

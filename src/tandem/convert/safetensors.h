@@ -26,7 +26,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tandem/convert/mapped_file.h"
+#include "tandem/base/mapped_file.h"
 
 namespace tandem::convert {
 

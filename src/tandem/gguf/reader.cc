@@ -1,12 +1,6 @@
 #include "tandem/gguf/reader.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <bit>
-#include <cerrno>
 #include <cstring>
 #include <limits>
 
@@ -134,37 +128,14 @@ int64_t TensorInfo::rows() const {
   return n;
 }
 
-File::~File() {
-  if (map_ != nullptr) ::munmap(map_, map_size_);
-}
+File::~File() = default;
 
 std::unique_ptr<File> File::open(const std::string& path) {
   std::unique_ptr<File> f(new File);
   f->path_ = path;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    fail("{}: cannot stat: {}", path, std::strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail("{}: not a regular file", path);
-  }
-  if (st.st_size == 0) {
-    ::close(fd);
-    fail("{}: the file is empty, not a GGUF file", path);
-  }
-  size_t size = static_cast<size_t>(st.st_size);
-  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  int e = errno;
-  ::close(fd);
-  if (p == MAP_FAILED) fail("{}: cannot map {} bytes: {}", path, size, std::strerror(e));
-  f->map_ = p;
-  f->map_size_ = size;
-  f->bytes_ = {static_cast<const uint8_t*>(p), size};
+  f->mapped_ = MappedFile::open(path);
+  if (f->mapped_->size() == 0) fail("{}: the file is empty, not a GGUF file", path);
+  f->bytes_ = f->mapped_->bytes();
   f->parse();
   return f;
 }

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "tandem/base/mapped_file.h"
 #include "tandem/gguf/value.h"
 #include "tandem/tensor/dtype.h"
 
@@ -86,9 +87,8 @@ class File {
   std::string key_context(std::string_view key) const;
 
   std::string path_;
-  std::vector<uint8_t> owned_;  // from_memory
-  void* map_ = nullptr;         // open
-  size_t map_size_ = 0;
+  std::vector<uint8_t> owned_;          // from_memory
+  std::unique_ptr<MappedFile> mapped_;  // open
   std::span<const uint8_t> bytes_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;

@@ -1,5 +1,6 @@
-// MappedFile — a whole file mapped read-only into memory, for the converters'
-// inputs (safetensors shards, llama2.c checkpoints), which can be many GB.
+// MappedFile — a whole file mapped read-only into memory: GGUF models and the
+// converters' inputs (safetensors shards, llama2.c checkpoints), which can be
+// many GB and are never copied.
 //
 // Contract: open() maps the file (MAP_PRIVATE, PROT_READ) or throws
 // tandem::Error naming the path ("x.bin: cannot open: No such file or
@@ -13,7 +14,7 @@
 #include <span>
 #include <string>
 
-namespace tandem::convert {
+namespace tandem {
 
 class MappedFile {
  public:
@@ -34,4 +35,4 @@ class MappedFile {
   void* map_ = nullptr;
 };
 
-}  // namespace tandem::convert
+}  // namespace tandem

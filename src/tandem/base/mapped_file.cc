@@ -1,4 +1,4 @@
-#include "tandem/convert/mapped_file.h"
+#include "tandem/base/mapped_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -10,7 +10,7 @@
 
 #include "tandem/base/error.h"
 
-namespace tandem::convert {
+namespace tandem {
 
 std::unique_ptr<MappedFile> MappedFile::open(const std::string& path) {
   std::unique_ptr<MappedFile> f(new MappedFile());
@@ -46,4 +46,4 @@ MappedFile::~MappedFile() {
   if (map_) ::munmap(map_, size_);
 }
 
-}  // namespace tandem::convert
+}  // namespace tandem
