@@ -107,12 +107,7 @@ TEST_P(RoundTrip, ConcurrentEncodeMatchesSerial) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Vocabs, RoundTrip, ::testing::ValuesIn(testing::vocab_names()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& c : n)
-                             if (c == '-') c = '_';
-                           return n;
-                         });
+                         testing::vocab_test_name);
 
 }  // namespace
 }  // namespace tandem

@@ -43,12 +43,7 @@ TEST_P(Stream, ConcatenationEqualsDecode) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Vocabs, Stream, ::testing::ValuesIn(testing::vocab_names()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& c : n)
-                             if (c == '-') c = '_';
-                           return n;
-                         });
+                         testing::vocab_test_name);
 
 TEST(StreamBytes, HoldsBackAndReplacesInvalid) {
   TANDEM_LOAD_VOCAB_OR_SKIP(tok, "llama-spm");

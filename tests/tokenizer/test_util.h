@@ -36,6 +36,14 @@ inline std::filesystem::path vocab_path(const std::string& name) {
   return shared_dir() / "tokenizer-vectors" / ("ggml-vocab-" + name + ".gguf");
 }
 
+// Test-name generator for suites parameterised by vocabulary name.
+inline std::string vocab_test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string n = info.param;
+  for (char& c : n)
+    if (c == '-') c = '_';
+  return n;
+}
+
 inline const std::vector<std::string>& vocab_names() {
   static const std::vector<std::string> n = {"llama-spm", "phi-3",          "gpt-2",
                                              "starcoder", "deepseek-coder", "falcon"};

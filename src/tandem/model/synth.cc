@@ -7,19 +7,13 @@
 
 #include "tandem/base/error.h"
 #include "tandem/base/progress.h"
+#include "tandem/base/random.h"
 #include "tandem/gguf/reader.h"
 #include "tandem/gguf/writer.h"
 #include "tandem/tensor/quantize.h"
 
 namespace tandem {
 namespace {
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 uint64_t hash_name(const std::string& s, uint64_t seed) {
   uint64_t h = 1469598103934665603ull ^ seed;
