@@ -1,6 +1,7 @@
 // `tandem run`: generate text from a prompt, streamed as it is produced, ending
 // with prompt and generation speeds. `--chat` wraps the prompt in the model's
-// chat template.
+// chat template. `-d LITTLE --mode spec|bild` decodes with a little draft model
+// (see tandem/decode/) and ends with the strategy's statistics.
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include "cli/session.h"
 #include "tandem/base/error.h"
 #include "tandem/base/timer.h"
+#include "tandem/decode/driver.h"
 #include "tandem/sampling/sampler.h"
 #include "tandem/tokenizer/chat_template.h"
 #include "tandem/tokenizer/stream_decoder.h"
@@ -38,10 +40,30 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
+void add_decode_options(CLI::App* cmd, std::string& draft, std::string& mode, int& draft_max,
+                        float& fallback, float& rollback) {
+  cmd->add_option("-d,--draft", draft, "Little (draft) GGUF model for --mode spec|bild");
+  cmd->add_option("--mode", mode, "Decoding: ar (one model), spec (lossless), bild")
+      ->default_val("ar")
+      ->check(CLI::IsMember({"ar", "spec", "bild"}));
+  cmd->add_option("--draft-max", draft_max,
+                  "spec: drafts per verification; bild: most little steps before the big model")
+      ->default_val(4)
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--fallback", fallback,
+                  "bild: hand over to the big model when little's top probability < this")
+      ->default_val(0.6f);
+  cmd->add_option("--rollback", rollback,
+                  "bild: roll back a draft whose -log p_big exceeds this (0 = exact greedy spec)")
+      ->default_val(5.0f);
+}
+
 void register_run(CLI::App& app, CommonOptions& common) {
   auto* cmd = app.add_subcommand("run", "Generate text from a prompt");
   struct Opts {
-    std::string model, prompt, file, chat_template, system;
+    std::string model, draft, mode = "ar", prompt, file, chat_template, system;
+    int draft_max = 4;
+    float fallback = 0.6f, rollback = 5.0f;
     int n = 128;
     int64_t ctx = 0;
     bool chat = false;
@@ -61,6 +83,7 @@ void register_run(CLI::App& app, CommonOptions& common) {
                       std::string(chat_template_names()) + ")");
   cmd->add_option("--system", o->system, "System message for --chat");
   add_sampling_options(cmd, o->sampling);
+  add_decode_options(cmd, o->draft, o->mode, o->draft_max, o->fallback, o->rollback);
   cmd->add_option("-t,--threads", common.threads, "Threads (default: all CPUs)");
   cmd->callback([o, &common] {
     if (!o->file.empty()) o->prompt = read_text_file(o->file);
@@ -81,38 +104,52 @@ void register_run(CLI::App& app, CommonOptions& common) {
     if (prompt.empty()) fail("the prompt is empty and the model adds no BOS token; give -p TEXT");
     s.check_fits(static_cast<int64_t>(prompt.size()), o->n);
 
-    Sampler sampler(o->sampling);
     TokenStreamDecoder stream(*s.tokenizer);
     // Echo the prompt as the model sees it (without control tokens).
     for (int32_t t : prompt) fmt::print("{}", stream.push(t));
     std::fflush(stdout);
 
-    Timer pp_timer;
-    std::vector<float> logits = s.model->forward_last(0, prompt, s.cache, *s.pool);
-    const double pp_seconds = pp_timer.seconds();
+    decode::DecodeOptions dopt;
+    dopt.mode = decode::parse_mode(o->mode);
+    dopt.max_new_tokens = o->n;
+    dopt.n_ctx = s.n_ctx;
+    dopt.sampling = o->sampling;
+    dopt.draft_max = o->draft_max;
+    dopt.alpha_fb = o->fallback;
+    dopt.alpha_rb = o->rollback;
+    for (int32_t t = 0; t < s.model->config().n_vocab; ++t)
+      if (s.tokenizer->is_end_of_generation(t)) dopt.stop_tokens.push_back(t);
+    if (dopt.mode != decode::Mode::kAr && o->draft.empty())
+      fail("--mode {} needs a little draft model: give -d LITTLE.gguf", o->mode);
+    DraftModel little(o->draft, *s.model, s.n_ctx);
+    decode::Driver driver(*s.model, s.cache, little.model.get(), little.cache.get(), *s.pool);
+    auto strategy = decode::make_strategy(prompt, dopt);
 
-    std::vector<int32_t> history = prompt;
-    Timer gen_timer;
-    int generated = 0;
-    for (; generated < o->n; ++generated) {
-      const int32_t next = sampler.sample(logits, history);
-      if (s.tokenizer->is_end_of_generation(next)) break;
-      history.push_back(next);
-      fmt::print("{}", stream.push(next));
+    // The first request of every strategy holds the whole prompt: it is the
+    // prompt-processing time.
+    Timer pp_timer;
+    driver.step(*strategy);
+    const double pp_seconds = pp_timer.seconds();
+    auto print = [&](std::span<const int32_t> ids) {
+      for (int32_t t : ids) fmt::print("{}", stream.push(t));
       std::fflush(stdout);
-      if (generated + 1 == o->n) {
-        ++generated;
-        break;
-      }
-      logits = s.model->forward_last(0, std::span<const int32_t>(&next, 1), s.cache, *s.pool);
-    }
+    };
+    print(strategy->take_new_tokens());
+    Timer gen_timer;
+    driver.run(*strategy, print);
     fmt::print("{}\n", stream.finish());
-    const double gen_seconds = gen_timer.seconds();
+    const double gen_seconds = gen_timer.seconds() + pp_seconds;
+    const int64_t generated = strategy->stats().generated;
     fmt::print(stderr,
                "\nprompt: {} tokens in {:.2f} s ({:.2f} tok/s) | generation: {} tokens in {:.2f} s "
                "({:.2f} tok/s)\n",
                prompt.size(), pp_seconds, prompt.size() / std::max(pp_seconds, 1e-9), generated,
                gen_seconds, generated / std::max(gen_seconds, 1e-9));
+    if (dopt.mode != decode::Mode::kAr || !o->draft.empty())
+      fmt::print(stderr, "{}: {}\nbig model {:.2f} s in {} calls | little model {:.2f} s in {} calls\n",
+                 decode::mode_name(dopt.mode), strategy->stats().summary(),
+                 driver.seconds(decode::ModelRole::kBig), driver.calls(decode::ModelRole::kBig),
+                 driver.seconds(decode::ModelRole::kLittle), driver.calls(decode::ModelRole::kLittle));
   });
 }
 

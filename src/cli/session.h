@@ -48,4 +48,20 @@ struct Session {
   }
 };
 
+// The little model of speculative decoding with its own one-sequence cache of
+// the session's context size; empty when no path is given.
+struct DraftModel {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<KvCache> cache;
+
+  DraftModel(const std::string& path, const Model& big, int64_t n_ctx) {
+    if (path.empty()) return;
+    model = Model::load(path);
+    if (model->config().n_vocab != big.config().n_vocab)
+      fail("{}: vocabulary of {} tokens, but the big model has {}; the pair must share a tokenizer",
+           path, model->config().n_vocab, big.config().n_vocab);
+    cache = std::make_unique<KvCache>(model->make_cache(n_ctx, 1));
+  }
+};
+
 }  // namespace tandem::cli

@@ -176,7 +176,13 @@ void Model::forward(std::span<const SequenceInput> batch, KvCache& cache, const 
 
     if (l == opt.hidden_layer) out.hidden.assign(x_.begin(), x_.begin() + T * dim);
   }
-  if (opt.hidden_layer < 0) out.hidden.assign(x_.begin(), x_.begin() + T * dim);
+  if (opt.hidden_layer < 0) {
+    // A range that stops early hands its state on to the next range; a full pass needs none.
+    if (layer_end < c.n_layer)
+      out.hidden.assign(x_.begin(), x_.begin() + T * dim);
+    else
+      out.hidden.clear();
+  }
 
   for (const SequenceInput& in : batch) {
     const int64_t n = static_cast<int64_t>(in.tokens.size());

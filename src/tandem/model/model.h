@@ -56,7 +56,8 @@ struct ForwardOutput {
   // (rows, n_vocab): kLast gives one row per batch entry, kAll one per token in batch order.
   std::vector<float> logits;
   std::vector<int64_t> first_row;  // per batch entry: its first row in `logits`
-  // (total tokens, dim): after layer `hidden_layer`, or after the last layer run.
+  // (total tokens, dim): after layer `hidden_layer`; else, when the range stops before the
+  // last layer, after its last layer (the input of the next range); else empty.
   std::vector<float> hidden;
   int64_t n_vocab = 0;
 
