@@ -18,6 +18,7 @@
 #define TANDEM_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 #include <algorithm>
+#include <cstring>
 
 namespace tandem::kernels::detail {
 namespace {
@@ -351,6 +352,11 @@ struct Q4_0Row {
 
 // ---- K-quants x Q8_K --------------------------------------------------------
 
+// Shuffle control putting byte s in the low byte of every 16-bit lane (high byte 0).
+TANDEM_AVX2 inline __m256i scale_lane(int s) {
+  return _mm256_set1_epi16(static_cast<int16_t>(0x8000 | s));
+}
+
 struct Q4_KRow {
   template <int T>
   static TANDEM_AVX2 void row(const unsigned char* wr, const Activations& a, int64_t t0,
@@ -363,10 +369,17 @@ struct Q4_KRow {
     for (int i = 0; i < T; ++i) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const BlockQ4_K& blk = w[b];
-      alignas(16) uint8_t sc[8], mn[8];
-      for (int s = 0; s < 8; ++s) q4k_scale_min(blk.scales, s, &sc[s], &mn[s]);
-      __m128i mv = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
+      // All 8 scales and 8 mins at once (the q4k_scale_min packing, 4 lanes per word).
+      uint32_t u[3];
+      std::memcpy(u, blk.scales, sizeof(u));
+      const uint64_t sc =
+          (u[0] & 0x3f3f3f3fu) | uint64_t((u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u)) << 32;
+      const uint64_t mn = (u[1] & 0x3f3f3f3fu) |
+                          uint64_t(((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u)) << 32;
+      const __m128i mv = _mm_cvtsi64_si128(static_cast<long long>(mn));
       const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));  // m0 m0 m1 m1 ..
+      // Sub-block scale s widened to every 16-bit lane by one byte shuffle.
+      const __m256i sc_bytes = _mm256_set1_epi64x(static_cast<long long>(sc));
       __m256i isum[T];
       for (int i = 0; i < T; ++i) isum[i] = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -374,7 +387,8 @@ struct Q4_KRow {
         const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * c));
         const __m256i lo = _mm256_and_si256(v, m4);
         const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        const __m256i slo = _mm256_set1_epi16(sc[2 * c]), shi = _mm256_set1_epi16(sc[2 * c + 1]);
+        const __m256i slo = _mm256_shuffle_epi8(sc_bytes, scale_lane(2 * c));
+        const __m256i shi = _mm256_shuffle_epi8(sc_bytes, scale_lane(2 * c + 1));
 #pragma GCC unroll 4
         for (int i = 0; i < T; ++i) {
           const int8_t* xq = x[i * nb + b].qs + 64 * c;
