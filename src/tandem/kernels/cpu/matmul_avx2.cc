@@ -422,8 +422,13 @@ struct Q6_KRow {
     const __m256i m2 = _mm256_set1_epi8(3);
     __m256 acc[T];
     for (int i = 0; i < T; ++i) acc[i] = _mm256_setzero_ps();
+    // Low lane: bytes 0-1 of each dword (scale s); high lane: bytes 2-3 (scale s + 1).
+    const __m256i spread = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,  //
+                                            2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
     for (int64_t b = 0; b < nb; ++b) {
       const BlockQ6_K& blk = w[b];
+      const __m256i sc16 =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
       __m256i isum[T];
       for (int i = 0; i < T; ++i) isum[i] = _mm256_setzero_si256();
 #pragma GCC unroll 2
@@ -446,9 +451,11 @@ struct Q6_KRow {
                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
 #pragma GCC unroll 4
         for (int g = 0; g < 4; ++g) {
-          const int s = 8 * h + 2 * g;  // scales of elements [16s, 16s+32)
-          const __m256i sv =
-              _mm256_set_m128i(_mm_set1_epi16(blk.scales[s + 1]), _mm_set1_epi16(blk.scales[s]));
+          // Scales s = 8h + 2g and s + 1 cover elements [16s, 16s + 32): bring their
+          // int16 pair (dword 4h + g of sc16) to every dword, then spread scale s over
+          // the low lane and scale s + 1 over the high lane.
+          const __m256i pair = _mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(4 * h + g));
+          const __m256i sv = _mm256_shuffle_epi8(pair, spread);
 #pragma GCC unroll 4
           for (int i = 0; i < T; ++i) {
             const int8_t* xq = x[i * nb + b].qs + 128 * h + 32 * g;
@@ -457,8 +464,6 @@ struct Q6_KRow {
           }
         }
       }
-      const __m256i sc16 =
-          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
       const float d = f16(blk.d);
 #pragma GCC unroll 4
       for (int i = 0; i < T; ++i) {
