@@ -3,6 +3,11 @@
 // before and after each decode run), so the decode roofline ratio (achieved
 // tokens/s over bandwidth / bytes per token) compares numbers taken moments
 // apart on one machine.
+// `tandem bench -m BIG -d LITTLE --prompts DIR`: instead, decoding strategies
+// (ar big, ar little, spec, bild over a grid of thresholds) on held-out prompts
+// (DIR/<domain>.jsonl with "prompt" and "continuation"), greedy, each prompt run
+// by every configuration back to back; writes tokens, texts, timings and
+// statistics per prompt as JSON (bench/speculative.py scores and plots them).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,13 +16,17 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include <filesystem>
+#include <sstream>
 #include "cli/commands.h"
 #include "tandem/base/error.h"
 #include "tandem/base/timer.h"
+#include "tandem/decode/driver.h"
 #include "tandem/gguf/reader.h"
 #include "tandem/kernels/cpu/bandwidth.h"
 #include "tandem/kernels/cpu/isa.h"
 #include "tandem/model/model.h"
+#include "tandem/tokenizer/tokenizer.h"
 
 namespace tandem::cli {
 namespace {
@@ -28,6 +37,12 @@ struct BenchOptions {
   int n_gen = 32;
   int repeats = 3;
   std::string json_path;
+  // Speculative-decoding benchmark.
+  std::string draft, prompts_dir;
+  int per_domain = 10;
+  int draft_max = 4;
+  int bild_steps = 10;
+  std::vector<std::string> grid = {"0.6:5", "0.3:2", "0.5:3", "0.8:5", "0.9:8", "0.6:0"};
 };
 
 // 512 MiB: far beyond the last-level cache, short enough to probe often.
@@ -105,6 +120,111 @@ nlohmann::json bench_model(const std::string& path, const BenchOptions& o, Threa
   };
 }
 
+struct SpecConfig {
+  std::string label;
+  decode::DecodeOptions options;
+  bool little_only = false;
+};
+
+nlohmann::json bench_speculative(const BenchOptions& o, ThreadPool& pool) {
+  namespace fs = std::filesystem;
+  auto big = Model::load(o.models.at(0));
+  auto little = Model::load(o.draft);
+  if (little->config().n_vocab != big->config().n_vocab)
+    fail("{}: vocabulary of {} tokens, but {} has {}", o.draft, little->config().n_vocab,
+         o.models[0], big->config().n_vocab);
+  auto tok = Tokenizer::from_gguf(big->file());
+  const int64_t n_ctx = std::min(big->config().n_ctx_train, little->config().n_ctx_train);
+  KvCache bc = big->make_cache(n_ctx, 1), lc = little->make_cache(n_ctx, 1);
+  decode::Driver driver(*big, bc, little.get(), &lc, pool);
+
+  std::vector<SpecConfig> configs;
+  decode::DecodeOptions base;
+  base.max_new_tokens = o.n_gen;
+  base.n_ctx = n_ctx;
+  for (int32_t t = 0; t < big->config().n_vocab; ++t)
+    if (tok->is_end_of_generation(t)) base.stop_tokens.push_back(t);
+  configs.push_back({"ar-big", base});
+  configs.push_back({"ar-little", base});
+  configs.back().options.ar_model = decode::ModelRole::kLittle;
+  configs.push_back({fmt::format("spec-{}", o.draft_max), base});
+  configs.back().options.mode = decode::Mode::kSpec;
+  configs.back().options.draft_max = o.draft_max;
+  for (const std::string& g : o.grid) {
+    float fb = 0, rb = 0;
+    if (std::sscanf(g.c_str(), "%f:%f", &fb, &rb) != 2)
+      fail("--grid entry '{}' is not FALLBACK:ROLLBACK", g);
+    decode::DecodeOptions b = base;
+    b.mode = decode::Mode::kBild;
+    b.draft_max = o.bild_steps;
+    b.alpha_fb = fb;
+    b.alpha_rb = rb;
+    configs.push_back({fmt::format("bild-{}-{}", fb, rb), b});
+  }
+
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(o.prompts_dir))
+    if (e.path().extension() == ".jsonl") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  if (files.empty()) fail("{}: no .jsonl prompt files", o.prompts_dir);
+
+  nlohmann::json out = nlohmann::json::array();
+  for (const std::string& file : files) {
+    const std::string domain = fs::path(file).stem().string();
+    std::ifstream f(file);
+    std::string line;
+    for (int i = 0; i < o.per_domain && std::getline(f, line); ++i) {
+      const nlohmann::json item = nlohmann::json::parse(line);
+      const std::vector<int32_t> prompt =
+          tok->encode(item.at("prompt").get<std::string>(), true, false);
+      nlohmann::json row = {{"domain", domain},
+                            {"index", i},
+                            {"prompt_tokens", prompt.size()},
+                            {"continuation", item.at("continuation")},
+                            {"runs", nlohmann::json::object()}};
+      for (const SpecConfig& c : configs) {
+        driver.reset_timing();
+        auto s = decode::make_strategy(prompt, c.options);
+        Timer t;
+        driver.run(*s);
+        const double sec = t.seconds();
+        const decode::DecodeStats& st = s->stats();
+        std::vector<int32_t> gen(s->generated().begin(), s->generated().end());
+        row["runs"][c.label] = {
+            {"seconds", sec},
+            {"big_seconds", driver.seconds(decode::ModelRole::kBig)},
+            {"little_seconds", driver.seconds(decode::ModelRole::kLittle)},
+            {"tokens", gen},
+            {"text", tok->decode(gen)},
+            {"generated", st.generated},
+            {"drafted", st.drafted},
+            {"accepted", st.accepted},
+            {"rounds", st.rounds},
+            {"fallbacks", st.fallbacks},
+            {"rollbacks", st.rollbacks},
+            {"big_calls", st.big_calls},
+            {"little_calls", st.little_calls},
+            {"big_tokens", st.big_tokens},
+            {"little_tokens", st.little_tokens},
+        };
+      }
+      fmt::print(stderr, "{} {}: {} configs\n", domain, i, configs.size());
+      out.push_back(row);
+    }
+  }
+  nlohmann::json cfg = nlohmann::json::array();
+  for (const SpecConfig& c : configs)
+    cfg.push_back({{"label", c.label},
+                   {"mode", decode::mode_name(c.options.mode)},
+                   {"draft_max", c.options.draft_max},
+                   {"alpha_fb", c.options.alpha_fb},
+                   {"alpha_rb", c.options.alpha_rb}});
+  return {{"big", o.models[0]},
+          {"little", o.draft},
+          {"gen_tokens", o.n_gen},
+          {"configs", cfg},
+          {"prompts", out}};
+}
 }  // namespace
 
 void register_bench(CLI::App& app, CommonOptions& common) {
@@ -122,10 +242,34 @@ void register_bench(CLI::App& app, CommonOptions& common) {
       ->default_val(3)
       ->check(CLI::Range(1, 100));
   cmd->add_option("--json", o->json_path, "Also write the results as JSON to this file");
+  cmd->add_option("-d,--draft", o->draft, "Little model: benchmark ar/spec/bild decoding instead");
+  cmd->add_option("--prompts", o->prompts_dir, "With -d: directory of <domain>.jsonl prompts")
+      ->default_val("bench/prompts");
+  cmd->add_option("--per-domain", o->per_domain, "With -d: prompts per domain")
+      ->default_val(10)
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--draft-max", o->draft_max, "With -d: spec drafts per verification")
+      ->default_val(4)
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--bild-steps", o->bild_steps, "With -d: bild's most little steps")
+      ->default_val(10)
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--grid", o->grid, "With -d: bild FALLBACK:ROLLBACK pairs");
   cmd->add_option("-t,--threads", common.threads, "Threads (default: all CPUs)");
   cmd->callback([o, &common] {
     const int threads = common.resolved_threads();
     ThreadPool pool(threads);
+    if (!o->draft.empty()) {
+      nlohmann::json r = bench_speculative(*o, pool);
+      r["command"] = common.command_line;
+      r["threads"] = threads;
+      const std::string path = o->json_path.empty() ? "speculative.json" : o->json_path;
+      std::ofstream f(path);
+      if (!f) fail("cannot write {}", path);
+      f << r.dump(1) << "\n";
+      fmt::print("wrote {}\n", path);
+      return;
+    }
     fmt::print("threads {}  isa {}\n", threads, kernels::isa_name(kernels::active_isa()));
     fmt::print("{:<40} {:>10} {:>11} {:>11} {:>9} {:>11} {:>9} {:>9}\n", "model", "MiB/token",
                "pp tok/s", "decode t/s", "GB/s", "roofline", "ratio", "pp/dec");

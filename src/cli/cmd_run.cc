@@ -146,10 +146,11 @@ void register_run(CLI::App& app, CommonOptions& common) {
                prompt.size(), pp_seconds, prompt.size() / std::max(pp_seconds, 1e-9), generated,
                gen_seconds, generated / std::max(gen_seconds, 1e-9));
     if (dopt.mode != decode::Mode::kAr || !o->draft.empty())
-      fmt::print(stderr, "{}: {}\nbig model {:.2f} s in {} calls | little model {:.2f} s in {} calls\n",
-                 decode::mode_name(dopt.mode), strategy->stats().summary(),
-                 driver.seconds(decode::ModelRole::kBig), driver.calls(decode::ModelRole::kBig),
-                 driver.seconds(decode::ModelRole::kLittle), driver.calls(decode::ModelRole::kLittle));
+      fmt::print(
+          stderr, "{}: {}\nbig model {:.2f} s in {} calls | little model {:.2f} s in {} calls\n",
+          decode::mode_name(dopt.mode), strategy->stats().summary(),
+          driver.seconds(decode::ModelRole::kBig), driver.calls(decode::ModelRole::kBig),
+          driver.seconds(decode::ModelRole::kLittle), driver.calls(decode::ModelRole::kLittle));
   });
 }
 

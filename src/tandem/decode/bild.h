@@ -25,8 +25,7 @@ class Bild final : public DraftVerify {
  private:
   std::optional<int32_t> propose(std::span<const float> logits,
                                  std::span<const int32_t> history) override;
-  Verdict judge(size_t i, std::span<const float> logits,
-                std::span<const int32_t> history) override;
+  Verdict judge(size_t i, std::span<const float> logits, std::span<const int32_t> history) override;
 };
 
 }  // namespace tandem::decode

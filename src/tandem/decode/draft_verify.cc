@@ -72,8 +72,8 @@ void DraftVerify::on_verify(const ForwardOutput& out, size_t entry) {
 
   // Row of the logits that predict context position c + i.
   auto row = [&](size_t i) {
-    return std::span<const float>(out.logits_of(entry, c + static_cast<int64_t>(i) - 1 - big_valid_),
-                                  out.n_vocab);
+    return std::span<const float>(
+        out.logits_of(entry, c + static_cast<int64_t>(i) - 1 - big_valid_), out.n_vocab);
   };
   size_t kept = 0;
   bool open = true;  // commit() still takes tokens

@@ -24,11 +24,11 @@ std::string_view mode_name(Mode m);
 
 struct DecodeOptions {
   Mode mode = Mode::kAr;
-  int seq = 0;                      // KV-cache sequence id in both models' caches
+  int seq = 0;  // KV-cache sequence id in both models' caches
   int64_t max_new_tokens = 128;
-  int64_t n_ctx = 0;                // committed tokens never exceed this; 0 = unlimited
-  std::vector<int32_t> stop_tokens; // end of generation; not emitted
-  SamplingParams sampling;          // greedy when temperature <= 0
+  int64_t n_ctx = 0;                     // committed tokens never exceed this; 0 = unlimited
+  std::vector<int32_t> stop_tokens;      // end of generation; not emitted
+  SamplingParams sampling;               // greedy when temperature <= 0
   ModelRole ar_model = ModelRole::kBig;  // ar: which model decodes
   // spec: drafts per verification; bild: the most little-model steps before
   // the big model runs (BiLD's max_little_steps).

@@ -18,7 +18,9 @@ namespace tandem::decode {
 
 enum class ModelRole { kBig, kLittle };
 
-inline std::string_view role_name(ModelRole r) { return r == ModelRole::kBig ? "big" : "little"; }
+inline std::string_view role_name(ModelRole r) {
+  return r == ModelRole::kBig ? "big" : "little";
+}
 
 struct ForwardRequest {
   ModelRole model = ModelRole::kBig;

@@ -21,8 +21,8 @@ DraftVerify::Verdict Speculative::judge(size_t i, std::span<const float> logits,
     const int32_t b = sampler_.distribution(logits, history).front().first;
     return {b == x, b};
   }
-  std::vector<float> p = dense(sampler_.distribution(logits, history),
-                               static_cast<int64_t>(logits.size()));
+  std::vector<float> p =
+      dense(sampler_.distribution(logits, history), static_cast<int64_t>(logits.size()));
   const std::vector<float>& q = q_[i];
   // Accept with probability min(1, p(x) / q(x)); q(x) > 0 because x was drawn from q.
   if (sampler_.rng().uniform() * q[x] < p[x]) return {true, 0};

@@ -21,8 +21,7 @@ class Speculative final : public DraftVerify {
  private:
   std::optional<int32_t> propose(std::span<const float> logits,
                                  std::span<const int32_t> history) override;
-  Verdict judge(size_t i, std::span<const float> logits,
-                std::span<const int32_t> history) override;
+  Verdict judge(size_t i, std::span<const float> logits, std::span<const int32_t> history) override;
 
   std::vector<std::vector<float>> q_;  // sampling: little's distribution per draft, (n_vocab)
 };

@@ -12,16 +12,16 @@
 namespace tandem::decode {
 
 struct DecodeStats {
-  int64_t generated = 0;     // tokens emitted
-  int64_t drafted = 0;       // draft tokens sent to verification
-  int64_t accepted = 0;      // of those, kept
-  int64_t rounds = 0;        // verification passes of the big model
-  int64_t fallbacks = 0;     // bild: little confidence < alpha_fb
-  int64_t rollbacks = 0;     // verifications that discarded a draft
-  int64_t big_calls = 0;     // big-model forwards (prompt included)
-  int64_t little_calls = 0;  // little-model forwards (prompt included)
-  int64_t big_tokens = 0;    // tokens run through the big model
-  int64_t little_tokens = 0; // tokens run through the little model
+  int64_t generated = 0;      // tokens emitted
+  int64_t drafted = 0;        // draft tokens sent to verification
+  int64_t accepted = 0;       // of those, kept
+  int64_t rounds = 0;         // verification passes of the big model
+  int64_t fallbacks = 0;      // bild: little confidence < alpha_fb
+  int64_t rollbacks = 0;      // verifications that discarded a draft
+  int64_t big_calls = 0;      // big-model forwards (prompt included)
+  int64_t little_calls = 0;   // little-model forwards (prompt included)
+  int64_t big_tokens = 0;     // tokens run through the big model
+  int64_t little_tokens = 0;  // tokens run through the little model
 
   DecodeStats& operator+=(const DecodeStats& o);
 

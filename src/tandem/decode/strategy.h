@@ -60,8 +60,7 @@ class Strategy {
   int64_t remaining() const { return options_.max_new_tokens - stats_.generated; }
   // Tokens that may still be fed beyond tokens() before the context is full.
   int64_t room() const;
-  ForwardRequest request(ModelRole m, int64_t keep, std::vector<int32_t> tokens,
-                         LogitsMode mode);
+  ForwardRequest request(ModelRole m, int64_t keep, std::vector<int32_t> tokens, LogitsMode mode);
 
   DecodeOptions options_;
   std::vector<int32_t> tokens_;
