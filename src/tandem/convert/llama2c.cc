@@ -4,8 +4,8 @@
 #include <filesystem>
 
 #include "tandem/base/error.h"
-#include "tandem/convert/emit.h"
 #include "tandem/base/mapped_file.h"
+#include "tandem/convert/emit.h"
 #include "tandem/gguf/writer.h"
 
 namespace tandem::convert {

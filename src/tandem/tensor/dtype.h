@@ -40,10 +40,10 @@ enum class DType : uint32_t {
 
 struct DTypeInfo {
   DType type;
-  std::string_view name;    // as llama.cpp's tools print it: "Q4_K", "F16"
-  int64_t block_elems;      // elements per block (1 for plain types)
-  int64_t block_bytes;      // bytes per block
-  bool computable;          // tandem has dequantize + dot kernels for it (as a weight type)
+  std::string_view name;  // as llama.cpp's tools print it: "Q4_K", "F16"
+  int64_t block_elems;    // elements per block (1 for plain types)
+  int64_t block_bytes;    // bytes per block
+  bool computable;        // tandem has dequantize + dot kernels for it (as a weight type)
 };
 
 // nullptr when `id` is not a type of the GGUF format we know.
