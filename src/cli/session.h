@@ -60,6 +60,12 @@ struct DraftModel {
     if (model->config().n_vocab != big.config().n_vocab)
       fail("{}: vocabulary of {} tokens, but the big model has {}; the pair must share a tokenizer",
            path, model->config().n_vocab, big.config().n_vocab);
+    // Same size is not enough: token ids must mean the same text in both models.
+    const gguf::Value* mine = model->file().find("tokenizer.ggml.tokens");
+    const gguf::Value* theirs = big.file().find("tokenizer.ggml.tokens");
+    if (mine && theirs && mine->as_string_array() != theirs->as_string_array())
+      fail("{}: its token list differs from the big model's ({}); the pair must share a tokenizer",
+           path, big.file().path());
     cache = std::make_unique<KvCache>(model->make_cache(n_ctx, 1));
   }
 };

@@ -193,6 +193,29 @@ TEST(Cli, BadInputGivesClearErrorsNotCrashes) {
   EXPECT_NE(type.err.find("Q5_K"), std::string::npos) << type.err;
 }
 
+TEST(Cli, DraftModelWithADifferentTokenizerIsRefused) {
+  REQUIRE_SHARED("tokenizer-vectors/ggml-vocab-phi-3.gguf");
+  // Both have 32064 tokens: the Llama vocabulary padded, and Phi-3's own.
+  const std::string shape = "--dim 64 --layers 1 --heads 2 --ffn 64 --vocab 32064 --type Q8_0";
+  const fs::path a = temp_dir() / "llama-vocab.gguf", b = temp_dir() / "phi3-vocab.gguf";
+  ASSERT_EQ(
+      tandem(fmt::format("synth -o {} {} --vocab-from {}", a.string(), shape,
+                         (shared_dir() / "tokenizer-vectors/ggml-vocab-llama-spm.gguf").string()))
+          .code,
+      0);
+  ASSERT_EQ(tandem(fmt::format("synth -o {} {} --vocab-from {}", b.string(), shape,
+                               (shared_dir() / "tokenizer-vectors/ggml-vocab-phi-3.gguf").string()))
+                .code,
+            0);
+  Result same =
+      tandem(fmt::format("run -m {} -d {} --mode spec -p hi -n 2", a.string(), a.string()));
+  EXPECT_EQ(same.code, 0) << same.err;
+  Result mixed =
+      tandem(fmt::format("run -m {} -d {} --mode spec -p hi -n 2", a.string(), b.string()));
+  EXPECT_EQ(mixed.code, 1);
+  EXPECT_NE(mixed.err.find("token list differs"), std::string::npos) << mixed.err;
+}
+
 TEST(Cli, SynthThenBenchWritesJsonWithRooflineRatio) {
   const fs::path model = temp_dir() / "tiny.gguf";
   Result s =
