@@ -134,3 +134,17 @@ inline std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
 }
 
 }  // namespace tandem::gguf::testing
+
+namespace tandem::gguf {
+
+// The message of the tandem::Error that fn throws, or "<no error>".
+inline std::string error_of(auto&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+}  // namespace tandem::gguf

@@ -6,15 +6,6 @@
 namespace tandem::gguf {
 namespace {
 
-std::string error_of(auto&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 TEST(GgufValue, TypeNames) {
   EXPECT_EQ(value_type_name(ValueType::UINT8), "UINT8");
   EXPECT_EQ(value_type_name(ValueType::STRING), "STRING");

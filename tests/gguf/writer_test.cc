@@ -3,15 +3,6 @@
 namespace tandem::gguf {
 namespace {
 
-std::string error_of(auto&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 TEST(GgufWriter, RejectsDataSizeNotMatchingShape) {
   Writer w;
   std::vector<uint8_t> data(100);

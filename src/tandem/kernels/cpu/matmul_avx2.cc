@@ -196,6 +196,14 @@ TANDEM_AVX2 inline __m256 q4_0_step(const BlockQ4_0& w, const BlockQ8_0& x, floa
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * dx), acc);
 }
 
+// The f16 scales of block b of four rows, as floats (one lane per row).
+template <class Block>
+TANDEM_AVX2 inline __m128 scales4(const Block* const* w, int64_t b) {
+  return _mm_cvtph_ps(
+      _mm_setr_epi16(static_cast<int16_t>(w[0][b].d), static_cast<int16_t>(w[1][b].d),
+                     static_cast<int16_t>(w[2][b].d), static_cast<int16_t>(w[3][b].d), 0, 0, 0, 0));
+}
+
 struct Q8_0Row {
   template <int T>
   static TANDEM_AVX2 void row(const unsigned char* wr, const Activations& a, int64_t t0,
@@ -260,9 +268,7 @@ struct Q8_0Row {
         p[i] = _mm256_madd_epi16(
             _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(xv, wv)), ones);
       }
-      const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16(
-          static_cast<int16_t>(w[0][b].d), static_cast<int16_t>(w[1][b].d),
-          static_cast<int16_t>(w[2][b].d), static_cast<int16_t>(w[3][b].d), 0, 0, 0, 0));
+      const __m128 dw = scales4(w, b);
       const __m128 sc = _mm_mul_ps(dw, _mm_set1_ps(xd[b]));
       acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold4(p[0], p[1], p[2], p[3])),
                             _mm256_set_m128(sc, sc), acc);
@@ -338,9 +344,7 @@ struct Q4_0Row {
 #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i)
         p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(unpack_q4_0(w[i][b]), xv), ones);
-      const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16(
-          static_cast<int16_t>(w[0][b].d), static_cast<int16_t>(w[1][b].d),
-          static_cast<int16_t>(w[2][b].d), static_cast<int16_t>(w[3][b].d), 0, 0, 0, 0));
+      const __m128 dw = scales4(w, b);
       const __m128 sc = _mm_mul_ps(dw, _mm_set1_ps(xd[b]));
       acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold4(p[0], p[1], p[2], p[3])),
                             _mm256_set_m128(sc, sc), acc);
