@@ -2,6 +2,7 @@
 // kernels. Same activation quantisation as the SIMD paths; integer dot products
 // are exact and block contributions are summed in double.
 #include <cmath>
+#include <type_traits>
 
 #include "tandem/kernels/cpu/matmul_internal.h"
 #include "tandem/tensor/half.h"
@@ -37,93 +38,72 @@ float load_bf16(const void* p, int64_t i) {
   return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
 }
 
-void rows_q8_0(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
-               float* out) {
-  const int64_t nb = a.cols / kQK;
+// One loop over rows and tokens for every block-quantised type: Dot(w, x, d_x)
+// returns one weight block's contribution against one activation block, where
+// d_x is the Q8_0 activation scale (K-quant activations carry their own).
+template <class WBlock, class XBlock, int64_t kBlock,
+          double (*Dot)(const WBlock&, const XBlock&, float)>
+void rows_blocks(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
+                 float* out) {
+  const int64_t nb = a.cols / kBlock;
+  const XBlock* x_all;
+  if constexpr (std::is_same_v<XBlock, BlockQ8_0>)
+    x_all = a.q8_0;
+  else
+    x_all = a.q8_k;
   for (int64_t r = r0; r < r1; ++r) {
-    const auto* wb = reinterpret_cast<const BlockQ8_0*>(row_ptr(w, r));
+    const auto* wb = reinterpret_cast<const WBlock*>(row_ptr(w, r));
     for (int64_t t = 0; t < n_tokens; ++t) {
-      const BlockQ8_0* xb = a.q8_0 + t * nb;
+      const XBlock* xb = x_all + t * nb;
       double acc = 0;
       for (int64_t b = 0; b < nb; ++b) {
-        int isum = 0;
-        for (int j = 0; j < kQK; ++j) isum += wb[b].qs[j] * xb[b].qs[j];
-        acc += double(f16_to_f32(wb[b].d) * a.q8_0_d[t * nb + b]) * isum;
+        const float dx = std::is_same_v<XBlock, BlockQ8_0> ? a.q8_0_d[t * nb + b] : 0.0f;
+        acc += Dot(wb[b], xb[b], dx);
       }
       out[t * w.rows + r] = static_cast<float>(acc);
     }
   }
 }
 
-void rows_q4_0(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
-               float* out) {
-  const int64_t nb = a.cols / kQK;
-  for (int64_t r = r0; r < r1; ++r) {
-    const auto* wb = reinterpret_cast<const BlockQ4_0*>(row_ptr(w, r));
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const BlockQ8_0* xb = a.q8_0 + t * nb;
-      double acc = 0;
-      for (int64_t b = 0; b < nb; ++b) {
-        int isum = 0;
-        for (int j = 0; j < 16; ++j) {
-          isum += ((wb[b].qs[j] & 15) - 8) * xb[b].qs[j];
-          isum += ((wb[b].qs[j] >> 4) - 8) * xb[b].qs[j + 16];
-        }
-        acc += double(f16_to_f32(wb[b].d) * a.q8_0_d[t * nb + b]) * isum;
-      }
-      out[t * w.rows + r] = static_cast<float>(acc);
-    }
-  }
+double dot_q8_0(const BlockQ8_0& w, const BlockQ8_0& x, float dx) {
+  int isum = 0;
+  for (int j = 0; j < kQK; ++j) isum += w.qs[j] * x.qs[j];
+  return double(f16_to_f32(w.d) * dx) * isum;
 }
 
-void rows_q4_k(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
-               float* out) {
-  const int64_t nb = a.cols / kQKK;
-  for (int64_t r = r0; r < r1; ++r) {
-    const auto* wb = reinterpret_cast<const BlockQ4_K*>(row_ptr(w, r));
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const BlockQ8_K* xb = a.q8_k + t * nb;
-      double acc = 0;
-      for (int64_t b = 0; b < nb; ++b) {
-        int64_t sum_q = 0, sum_m = 0;
-        for (int s = 0; s < 8; ++s) {
-          uint8_t sc, m;
-          q4k_scale_min(wb[b].scales, s, &sc, &m);
-          int isum = 0;
-          for (int l = 0; l < 32; ++l)
-            isum += ((wb[b].qs[32 * (s / 2) + l] >> (4 * (s & 1))) & 15) * xb[b].qs[32 * s + l];
-          sum_q += int64_t{sc} * isum;
-          sum_m += int64_t{m} * (xb[b].bsums[2 * s] + xb[b].bsums[2 * s + 1]);
-        }
-        acc += double(xb[b].d) * (double(f16_to_f32(wb[b].d)) * double(sum_q) -
-                                  double(f16_to_f32(wb[b].dmin)) * double(sum_m));
-      }
-      out[t * w.rows + r] = static_cast<float>(acc);
-    }
+double dot_q4_0(const BlockQ4_0& w, const BlockQ8_0& x, float dx) {
+  int isum = 0;
+  for (int j = 0; j < 16; ++j) {
+    isum += ((w.qs[j] & 15) - 8) * x.qs[j];
+    isum += ((w.qs[j] >> 4) - 8) * x.qs[j + 16];
   }
+  return double(f16_to_f32(w.d) * dx) * isum;
 }
 
-void rows_q6_k(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
-               float* out) {
-  const int64_t nb = a.cols / kQKK;
-  for (int64_t r = r0; r < r1; ++r) {
-    const auto* wb = reinterpret_cast<const BlockQ6_K*>(row_ptr(w, r));
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const BlockQ8_K* xb = a.q8_k + t * nb;
-      double acc = 0;
-      for (int64_t b = 0; b < nb; ++b) {
-        int64_t isum = 0;
-        for (int e = 0; e < kQKK; ++e) {
-          const int h = e / 128, g = (e % 128) / 32, l = e % 32;
-          const int lo = (wb[b].ql[64 * h + 32 * (g & 1) + l] >> (g < 2 ? 0 : 4)) & 15;
-          const int hi = (wb[b].qh[32 * h + l] >> (2 * g)) & 3;
-          isum += int64_t{wb[b].scales[e / 16]} * ((lo | (hi << 4)) - 32) * xb[b].qs[e];
-        }
-        acc += double(xb[b].d) * double(f16_to_f32(wb[b].d)) * double(isum);
-      }
-      out[t * w.rows + r] = static_cast<float>(acc);
-    }
+double dot_q4_k(const BlockQ4_K& w, const BlockQ8_K& x, float) {
+  int64_t sum_q = 0, sum_m = 0;
+  for (int s = 0; s < 8; ++s) {
+    uint8_t sc, m;
+    q4k_scale_min(w.scales, s, &sc, &m);
+    int isum = 0;
+    for (int l = 0; l < 32; ++l)
+      isum += ((w.qs[32 * (s / 2) + l] >> (4 * (s & 1))) & 15) * x.qs[32 * s + l];
+    sum_q += int64_t{sc} * isum;
+    sum_m += int64_t{m} * (x.bsums[2 * s] + x.bsums[2 * s + 1]);
   }
+  return double(x.d) *
+         (double(f16_to_f32(w.d)) * double(sum_q) - double(f16_to_f32(w.dmin)) * double(sum_m));
+}
+
+double dot_q6_k(const BlockQ6_K& w, const BlockQ8_K& x, float) {
+  int64_t isum = 0;
+  for (int e = 0; e < kQKK; ++e) {
+    const int h = e / 128, g = (e % 128) / 32, l = e % 32;
+    const int lo = (w.ql[64 * h + 32 * (g & 1) + l] >> (g < 2 ? 0 : 4)) & 15;
+    const int hi = (w.qh[32 * h + l] >> (2 * g)) & 3;
+    isum += int64_t{w.scales[e / 16]} * ((lo | (hi << 4)) - 32) * x.qs[e];
+  }
+  return double(x.d) * double(f16_to_f32(w.d)) * double(isum);
 }
 
 }  // namespace
@@ -142,10 +122,10 @@ const MatmulTable& scalar_matmul_table() {
   static const MatmulTable t{rows_float<load_f32>,
                              rows_float<load_f16>,
                              rows_float<load_bf16>,
-                             rows_q8_0,
-                             rows_q4_0,
-                             rows_q4_k,
-                             rows_q6_k,
+                             rows_blocks<BlockQ8_0, BlockQ8_0, kQK, dot_q8_0>,
+                             rows_blocks<BlockQ4_0, BlockQ8_0, kQK, dot_q4_0>,
+                             rows_blocks<BlockQ4_K, BlockQ8_K, kQKK, dot_q4_k>,
+                             rows_blocks<BlockQ6_K, BlockQ8_K, kQKK, dot_q6_k>,
                              quantize_q8_0_scalar};
   return t;
 }
