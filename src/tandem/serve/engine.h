@@ -1,0 +1,151 @@
+// Engine — the serving core: loaded models, a bounded request queue and one
+// loop that advances every running sequence with continuous batching.
+//
+// Contract:
+//  - Construction loads every model of the configuration (slow; the HTTP
+//    server answers 503 meanwhile), checks that they share one token list, and
+//    gives each model a KV cache of `slots` sequences of `n_ctx` tokens
+//    (allocated on first use, never more: memory is bounded by slots x n_ctx).
+//    A sequence occupies the same slot id in every model its tier uses.
+//  - submit() validates a request against the context, picks its tier (the
+//    request's own, else the Policy), and either queues it or answers at once
+//    with an ApiError: 429 queue_full (with Retry-After) when the queue holds
+//    max_queued_requests requests or max_queued_tokens tokens, 503 unavailable
+//    while draining, 400 for a prompt the context cannot hold.
+//  - The loop (its own thread, started by start()) repeats: admit queued
+//    requests into free slots (FIFO), drop those that were cancelled or can no
+//    longer meet their deadline (408 deadline_exceeded), collect the next
+//    ForwardRequest of every running decode strategy, batch them into one
+//    Model::forward per model and logits mode, feed the results back, and
+//    stream the new text (stop strings held back until they cannot match).
+//    Prompts longer than prefill_chunk tokens are prefilled in chunks, within a
+//    per-iteration token budget that running decodes get first, so streams
+//    keep flowing while a long prompt is read.
+//  - A running request whose deadline passes is ended with deadline_exceeded;
+//    one whose client cancelled is dropped at the next iteration; either way
+//    its slot is freed at once.
+//  - drain() refuses new requests (503) and lets running and queued ones
+//    finish; stop() ends the loop, answering anything left with 503.
+// Thread safety: submit(), load(), drain(), idle() and the accessors may be
+// called from any thread; the loop thread owns models, caches and strategies.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tandem/base/thread_pool.h"
+#include "tandem/model/model.h"
+#include "tandem/sampling/sampler.h"
+#include "tandem/serve/metrics.h"
+#include "tandem/serve/policy.h"
+#include "tandem/serve/stream.h"
+#include "tandem/serve/tiers.h"
+#include "tandem/tokenizer/tokenizer.h"
+
+namespace tandem::serve {
+
+using Clock = std::chrono::steady_clock;
+
+struct EngineOptions {
+  int slots = 8;                        // concurrent sequences
+  int64_t n_ctx = 0;                    // per sequence; 0 = the smallest training context, <= 2048
+  int64_t max_queued_requests = 64;     // waiting (not yet running) requests
+  int64_t max_queued_tokens = 1 << 16;  // prompt + max_tokens of the waiting requests
+  int64_t prefill_chunk = 128;          // most prompt tokens one sequence feeds per iteration
+  int64_t batch_tokens = 256;           // token budget of one iteration (decodes always fit)
+  int threads = 0;                      // compute threads; 0 = all CPUs
+};
+
+struct GenerationParams {
+  std::string id;               // request id, for logs and responses
+  std::vector<int32_t> prompt;  // token ids, BOS included when the model wants one
+  int64_t max_tokens = 16;
+  SamplingParams sampling;        // seed already resolved
+  std::vector<std::string> stop;  // stop strings (not emitted)
+  std::string task;               // task/domain label for policies
+  int tier = -1;                  // -1: the policy picks
+  double deadline_s = 0;          // > 0: answer within this many seconds of arrival
+  Clock::time_point arrival = Clock::now();
+};
+
+struct Admission {
+  std::shared_ptr<RequestStream> stream;  // null when refused
+  ApiError error;                         // when refused
+};
+
+class Engine {
+ public:
+  // Loads the models (throws tandem::Error with the file's problem).
+  Engine(ServeConfig config, EngineOptions options, std::unique_ptr<Policy> policy,
+         Metrics& metrics);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  void start();
+  Admission submit(GenerationParams params);
+  void drain();
+  bool draining() const;
+  bool idle() const;  // nothing queued or running
+  void stop();
+
+  LoadState load() const;
+  const ServeConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const Policy& policy() const { return *policy_; }
+  int64_t n_ctx() const { return n_ctx_; }
+  int slots() const { return options_.slots; }
+  // The model that answers for the tokenizer and chat template (the first tier's).
+  const Model& primary_model() const;
+
+ private:
+  struct Sequence;
+  struct Pending;
+
+  void loop();
+  void admit_locked(Clock::time_point now);
+  void step();
+  void emit(Sequence& s);
+  void finish(Sequence& s, FinishReason reason);
+  void fail_sequence(Sequence& s, ApiError e);
+  void release(Sequence& s);
+  void update_gauges_locked();
+  double estimated_wait_s_locked() const;
+  LoadState load_locked() const;
+  void count_request(const std::string& tier, int status);
+
+  ServeConfig config_;
+  EngineOptions options_;
+  std::unique_ptr<Policy> policy_;
+  Metrics& metrics_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::vector<std::unique_ptr<Model>> models_;
+  std::vector<KvCache> caches_;
+  std::vector<std::vector<int>> tier_models_;  // per tier: {big model index, little or -1}
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::vector<int32_t> stop_tokens_;
+  int64_t n_ctx_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Pending>> queue_;
+  int64_t queued_tokens_ = 0;
+  std::vector<int> free_slots_;
+  std::vector<std::unique_ptr<Sequence>> running_;  // loop thread only (sizes read under mu_)
+  std::vector<int64_t> tier_queued_, tier_running_, tier_queued_tokens_, tier_inflight_;
+  double arrival_rate_ = 0;
+  Clock::time_point last_arrival_ = Clock::now();
+  double ewma_request_s_ = 1.0;  // admission to finish
+  double ewma_prefill_s_tok_ = 1e-3;
+  bool draining_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace tandem::serve
