@@ -8,6 +8,10 @@
 // (DIR/<domain>.jsonl with "prompt" and "continuation"), greedy, each prompt run
 // by every configuration back to back; writes tokens, texts, timings and
 // statistics per prompt as JSON (bench/speculative.py scores and plots them).
+// Every run is timed in two phases: prefill (the prompt through each model the
+// strategy uses) and generation. With --temperature, sampling rows too; with
+// --costs N, instead a table of forward costs of 1..N tokens for both models
+// (the input of speed-up projections at other model sizes).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -40,9 +44,13 @@ struct BenchOptions {
   // Speculative-decoding benchmark.
   std::string draft, prompts_dir;
   int per_domain = 10;
-  int draft_max = 4;
+  std::vector<int> draft_max = {4};
   int bild_steps = 10;
   std::vector<std::string> grid = {"0.6:5", "0.3:2", "0.5:3", "0.8:5", "0.9:8", "0.6:0"};
+  float temperature = 0;  // > 0: also sampling rows
+  std::vector<std::string> sampling_grid = {"0.6:5"};
+  // Forward-cost table instead (see bench_costs).
+  int costs = 0, cost_ctx = 96, cost_repeats = 7;
 };
 
 // 512 MiB: far beyond the last-level cache, short enough to probe often.
@@ -130,8 +138,67 @@ nlohmann::json bench_model(const std::string& path, const BenchOptions& o, Threa
 struct SpecConfig {
   std::string label;
   decode::DecodeOptions options;
-  bool little_only = false;
+  std::string baseline;  // the ar-big row this one is compared with
 };
+
+// "FALLBACK:ROLLBACK" or "FALLBACK:ROLLBACK:STEPS" (bild's max_little_steps).
+decode::DecodeOptions parse_bild(const std::string& g, decode::DecodeOptions b, int steps) {
+  float fb = 0, rb = 0;
+  int st = steps;
+  const int n = std::sscanf(g.c_str(), "%f:%f:%d", &fb, &rb, &st);
+  if (n != 2 && n != 3) fail("grid entry '{}' is not FALLBACK:ROLLBACK[:STEPS]", g);
+  b.mode = decode::Mode::kBild;
+  b.draft_max = st;
+  b.alpha_fb = fb;
+  b.alpha_rb = rb;
+  return b;
+}
+
+std::string bild_label(const decode::DecodeOptions& b, int default_steps) {
+  std::string l = fmt::format("bild-{}-{}", b.alpha_fb, b.alpha_rb);
+  if (b.draft_max != default_steps) l += fmt::format("-s{}", b.draft_max);
+  return l;
+}
+
+std::vector<SpecConfig> speculative_configs(const BenchOptions& o,
+                                            const decode::DecodeOptions& base) {
+  std::vector<SpecConfig> configs;
+  configs.push_back({"ar-big", base, "ar-big"});
+  configs.push_back({"ar-little", base, "ar-big"});
+  configs.back().options.ar_model = decode::ModelRole::kLittle;
+  for (int k : o.draft_max) {
+    configs.push_back({fmt::format("spec-{}", k), base, "ar-big"});
+    configs.back().options.mode = decode::Mode::kSpec;
+    configs.back().options.draft_max = k;
+  }
+  for (const std::string& g : o.grid) {
+    decode::DecodeOptions b = parse_bild(g, base, o.bild_steps);
+    configs.push_back({bild_label(b, o.bild_steps), b, "ar-big"});
+  }
+  if (o.temperature > 0) {
+    // Sampling rows: each compared with ar big sampling at the same temperature.
+    decode::DecodeOptions sb = base;
+    sb.sampling.temperature = o.temperature;
+    const std::string t = fmt::format("@t{}", o.temperature);
+    configs.push_back({"ar-big" + t, sb, "ar-big" + t});
+    for (int k : o.draft_max) {
+      configs.push_back({fmt::format("spec-{}", k) + t, sb, "ar-big" + t});
+      configs.back().options.mode = decode::Mode::kSpec;
+      configs.back().options.draft_max = k;
+    }
+    for (const std::string& g : o.sampling_grid) {
+      decode::DecodeOptions b = parse_bild(g, sb, o.bild_steps);
+      configs.push_back({bild_label(b, o.bild_steps) + t, b, "ar-big" + t});
+    }
+  }
+  return configs;
+}
+
+nlohmann::json sizes_json(const std::map<int64_t, int64_t>& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, n] : m) j[std::to_string(k)] = n;
+  return j;
+}
 
 nlohmann::json bench_speculative(const BenchOptions& o, ThreadPool& pool) {
   namespace fs = std::filesystem;
@@ -145,29 +212,12 @@ nlohmann::json bench_speculative(const BenchOptions& o, ThreadPool& pool) {
   KvCache bc = big->make_cache(n_ctx, 1), lc = little->make_cache(n_ctx, 1);
   decode::Driver driver(*big, bc, little.get(), &lc, pool);
 
-  std::vector<SpecConfig> configs;
   decode::DecodeOptions base;
   base.max_new_tokens = o.n_gen;
   base.n_ctx = n_ctx;
   for (int32_t t = 0; t < big->config().n_vocab; ++t)
     if (tok->is_end_of_generation(t)) base.stop_tokens.push_back(t);
-  configs.push_back({"ar-big", base});
-  configs.push_back({"ar-little", base});
-  configs.back().options.ar_model = decode::ModelRole::kLittle;
-  configs.push_back({fmt::format("spec-{}", o.draft_max), base});
-  configs.back().options.mode = decode::Mode::kSpec;
-  configs.back().options.draft_max = o.draft_max;
-  for (const std::string& g : o.grid) {
-    float fb = 0, rb = 0;
-    if (std::sscanf(g.c_str(), "%f:%f", &fb, &rb) != 2)
-      fail("--grid entry '{}' is not FALLBACK:ROLLBACK", g);
-    decode::DecodeOptions b = base;
-    b.mode = decode::Mode::kBild;
-    b.draft_max = o.bild_steps;
-    b.alpha_fb = fb;
-    b.alpha_rb = rb;
-    configs.push_back({fmt::format("bild-{}-{}", fb, rb), b});
-  }
+  const std::vector<SpecConfig> configs = speculative_configs(o, base);
 
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(o.prompts_dir))
@@ -176,7 +226,8 @@ nlohmann::json bench_speculative(const BenchOptions& o, ThreadPool& pool) {
   if (files.empty()) fail("{}: no .jsonl prompt files", o.prompts_dir);
 
   nlohmann::json out = nlohmann::json::array();
-  for (const std::string& file : files) {
+  for (size_t fi = 0; fi < files.size(); ++fi) {
+    const std::string& file = files[fi];
     const std::string domain = fs::path(file).stem().string();
     std::ifstream f(file);
     std::string line;
@@ -189,20 +240,34 @@ nlohmann::json bench_speculative(const BenchOptions& o, ThreadPool& pool) {
                             {"prompt_tokens", prompt.size()},
                             {"continuation", item.at("continuation")},
                             {"runs", nlohmann::json::object()}};
+      Timer prompt_timer;
       for (const SpecConfig& c : configs) {
+        decode::DecodeOptions opt = c.options;
+        opt.sampling.seed = 1000003ull * (fi + 1) + static_cast<uint64_t>(i);  // same per prompt
         driver.reset_timing();
-        auto s = decode::make_strategy(prompt, c.options);
-        Timer t;
+        auto s = decode::make_strategy(prompt, opt);
+        // Prefill phase, then generation phase, timed apart (see request.h).
+        Timer pt;
+        for (auto r = s->next_request(); r && r->prefill; r = s->next_request()) driver.step(*s);
+        const double prefill = pt.seconds();
+        Timer gt;
         driver.run(*s);
-        const double sec = t.seconds();
+        const double gen = gt.seconds();
         const decode::DecodeStats& st = s->stats();
-        std::vector<int32_t> gen(s->generated().begin(), s->generated().end());
+        std::vector<int32_t> toks(s->generated().begin(), s->generated().end());
+        using decode::ModelRole;
         row["runs"][c.label] = {
-            {"seconds", sec},
-            {"big_seconds", driver.seconds(decode::ModelRole::kBig)},
-            {"little_seconds", driver.seconds(decode::ModelRole::kLittle)},
-            {"tokens", gen},
-            {"text", tok->decode(gen)},
+            {"seconds", prefill + gen},
+            {"prefill_seconds", prefill},
+            {"gen_seconds", gen},
+            {"big_seconds", driver.seconds(ModelRole::kBig)},
+            {"little_seconds", driver.seconds(ModelRole::kLittle)},
+            {"big_gen_seconds", driver.seconds(ModelRole::kBig, false)},
+            {"little_gen_seconds", driver.seconds(ModelRole::kLittle, false)},
+            {"big_call_sizes", sizes_json(driver.call_sizes(ModelRole::kBig))},
+            {"little_call_sizes", sizes_json(driver.call_sizes(ModelRole::kLittle))},
+            {"tokens", toks},
+            {"text", tok->decode(toks)},
             {"generated", st.generated},
             {"drafted", st.drafted},
             {"accepted", st.accepted},
@@ -215,7 +280,8 @@ nlohmann::json bench_speculative(const BenchOptions& o, ThreadPool& pool) {
             {"little_tokens", st.little_tokens},
         };
       }
-      fmt::print(stderr, "{} {}: {} configs\n", domain, i, configs.size());
+      fmt::print(stderr, "{} {}: {} configs in {:.2f} s\n", domain, i, configs.size(),
+                 prompt_timer.seconds());
       out.push_back(row);
     }
   }
@@ -223,14 +289,73 @@ nlohmann::json bench_speculative(const BenchOptions& o, ThreadPool& pool) {
   for (const SpecConfig& c : configs)
     cfg.push_back({{"label", c.label},
                    {"mode", decode::mode_name(c.options.mode)},
+                   {"model", decode::role_name(c.options.ar_model)},
                    {"draft_max", c.options.draft_max},
                    {"alpha_fb", c.options.alpha_fb},
-                   {"alpha_rb", c.options.alpha_rb}});
-  return {{"big", o.models[0]},
-          {"little", o.draft},
-          {"gen_tokens", o.n_gen},
-          {"configs", cfg},
-          {"prompts", out}};
+                   {"alpha_rb", c.options.alpha_rb},
+                   {"temperature", c.options.sampling.temperature},
+                   {"baseline", c.baseline}});
+  return {{"big", o.models[0]},    {"little", o.draft},
+          {"gen_tokens", o.n_gen}, {"isa", std::string(kernels::isa_name(kernels::active_isa()))},
+          {"configs", cfg},        {"prompts", out}};
+}
+
+// `--costs K`: the wall time of one forward of k = 1..K tokens through each
+// model after a context of --cost-ctx tokens (the big model keeping every
+// row's logits, as a verification does; the little one the last row's, as a
+// draft step does): the cost table a speed-up projection needs. Repeats are
+// interleaved over k (so drift hits every k alike); the median is reported.
+nlohmann::json bench_costs(const BenchOptions& o, ThreadPool& pool) {
+  nlohmann::json res = nlohmann::json::object();
+  const std::pair<const char*, std::string> roles[] = {{"big", o.models.at(0)},
+                                                       {"little", o.draft}};
+  for (const auto& [role, path] : roles) {
+    auto model = Model::load(path);
+    const ModelConfig& c = model->config();
+    KvCache cache = model->make_cache(o.cost_ctx + o.costs + 1, 1);
+    std::mt19937 rng(42);
+    auto random_tokens = [&](int64_t n) {
+      std::vector<int32_t> t(n);
+      for (auto& x : t) x = static_cast<int32_t>(rng() % c.n_vocab);
+      return t;
+    };
+    ForwardOutput out;
+    SequenceInput ctx{0, random_tokens(o.cost_ctx), {}};
+    ForwardOptions pf;
+    pf.logits = LogitsMode::kNone;
+    model->forward(std::span<const SequenceInput>(&ctx, 1), cache, pf, out, pool);
+    ForwardOptions fo;
+    fo.logits = std::string(role) == "big" ? LogitsMode::kAll : LogitsMode::kLast;
+    std::vector<std::vector<double>> ms(o.costs + 1);
+    for (int r = -1; r < o.cost_repeats; ++r) {  // r = -1: warm-up
+      for (int k = 1; k <= o.costs; ++k) {
+        cache.truncate(0, o.cost_ctx);
+        SequenceInput in{0, random_tokens(k), {}};
+        Timer t;
+        model->forward(std::span<const SequenceInput>(&in, 1), cache, fo, out, pool);
+        if (r >= 0) ms[k].push_back(t.seconds() * 1e3);
+      }
+    }
+    nlohmann::json med = nlohmann::json::object(), lo = nlohmann::json::object();
+    for (int k = 1; k <= o.costs; ++k) {
+      std::sort(ms[k].begin(), ms[k].end());
+      med[std::to_string(k)] = ms[k][ms[k].size() / 2];
+      lo[std::to_string(k)] = ms[k].front();
+    }
+    res[role] = {{"model", path},
+                 {"dim", c.dim},
+                 {"n_layer", c.n_layer},
+                 {"n_vocab", c.n_vocab},
+                 {"weight_bytes_per_token", model->weights().bytes_per_token()},
+                 {"context", o.cost_ctx},
+                 {"logits", std::string(role) == "big" ? "all rows" : "last row"},
+                 {"repeats", o.cost_repeats},
+                 {"ms_median", med},
+                 {"ms_min", lo}};
+    fmt::print(stderr, "{} {}: k=1 {:.2f} ms, k={} {:.2f} ms\n", role, path, med["1"].get<double>(),
+               o.costs, med[std::to_string(o.costs)].get<double>());
+  }
+  return res;
 }
 }  // namespace
 
@@ -256,19 +381,32 @@ void register_bench(CLI::App& app, CommonOptions& common) {
   cmd->add_option("--per-domain", o->per_domain, "With -d: prompts per domain")
       ->default_val(10)
       ->check(CLI::Range(1, 100000));
-  cmd->add_option("--draft-max", o->draft_max, "With -d: spec drafts per verification")
-      ->default_val(4)
+  cmd->add_option("--draft-max", o->draft_max, "With -d: spec drafts per verification (a row each)")
       ->check(CLI::Range(1, 64));
   cmd->add_option("--bild-steps", o->bild_steps, "With -d: bild's most little steps")
       ->default_val(10)
       ->check(CLI::Range(1, 64));
-  cmd->add_option("--grid", o->grid, "With -d: bild FALLBACK:ROLLBACK pairs");
+  cmd->add_option("--grid", o->grid, "With -d: bild FALLBACK:ROLLBACK[:STEPS] entries");
+  cmd->add_option("--temperature", o->temperature,
+                  "With -d: also sampling rows (ar big, spec, --sampling-grid) at this temperature")
+      ->check(CLI::Range(0.0, 10.0));
+  cmd->add_option("--sampling-grid", o->sampling_grid,
+                  "With -d and --temperature: bild FALLBACK:ROLLBACK[:STEPS] entries");
+  cmd->add_option("--costs", o->costs,
+                  "With -d: instead, time forwards of 1..N tokens through both models")
+      ->check(CLI::Range(0, 64));
+  cmd->add_option("--cost-ctx", o->cost_ctx, "With --costs: context before the timed forward")
+      ->default_val(96)
+      ->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--cost-repeats", o->cost_repeats, "With --costs: timed repeats (median)")
+      ->default_val(7)
+      ->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", common.threads, "Threads (default: all CPUs)");
   cmd->callback([o, &common] {
     const int threads = common.resolved_threads();
     ThreadPool pool(threads);
     if (!o->draft.empty()) {
-      nlohmann::json r = bench_speculative(*o, pool);
+      nlohmann::json r = o->costs > 0 ? bench_costs(*o, pool) : bench_speculative(*o, pool);
       r["command"] = common.command_line;
       r["threads"] = threads;
       const std::string path = o->json_path.empty() ? "speculative.json" : o->json_path;

@@ -125,26 +125,29 @@ void register_run(CLI::App& app, CommonOptions& common) {
     decode::Driver driver(*s.model, s.cache, little.model.get(), little.cache.get(), *s.pool);
     auto strategy = decode::make_strategy(prompt, dopt);
 
-    // The first request of every strategy holds the whole prompt: it is the
-    // prompt-processing time.
+    // Prefill phase: the requests marked `prefill` (prompt[0, n-1) through each
+    // model the strategy uses); the generation phase starts with the last
+    // prompt token, so it holds every generated token.
     Timer pp_timer;
-    driver.step(*strategy);
+    for (auto r = strategy->next_request(); r && r->prefill; r = strategy->next_request())
+      driver.step(*strategy);
     const double pp_seconds = pp_timer.seconds();
     auto print = [&](std::span<const int32_t> ids) {
       for (int32_t t : ids) fmt::print("{}", stream.push(t));
       std::fflush(stdout);
     };
-    print(strategy->take_new_tokens());
     Timer gen_timer;
     driver.run(*strategy, print);
     fmt::print("{}\n", stream.finish());
-    const double gen_seconds = gen_timer.seconds() + pp_seconds;
+    const double gen_seconds = gen_timer.seconds();
     const int64_t generated = strategy->stats().generated;
-    fmt::print(stderr,
-               "\nprompt: {} tokens in {:.2f} s ({:.2f} tok/s) | generation: {} tokens in {:.2f} s "
-               "({:.2f} tok/s)\n",
-               prompt.size(), pp_seconds, prompt.size() / std::max(pp_seconds, 1e-9), generated,
-               gen_seconds, generated / std::max(gen_seconds, 1e-9));
+    fmt::print(
+        stderr,
+        "\nprefill: {} tokens in {:.2f} s ({:.2f} tok/s) | generation: {} tokens in {:.2f} s "
+        "({:.2f} tok/s) | end to end {:.2f} tok/s\n",
+        prompt.size(), pp_seconds, prompt.size() / std::max(pp_seconds, 1e-9), generated,
+        gen_seconds, generated / std::max(gen_seconds, 1e-9),
+        generated / std::max(pp_seconds + gen_seconds, 1e-9));
     if (dopt.mode != decode::Mode::kAr || !o->draft.empty())
       fmt::print(
           stderr, "{}: {}\nbig model {:.2f} s in {} calls | little model {:.2f} s in {} calls\n",

@@ -26,7 +26,8 @@ void check_caches(const DecodeOptions& o) {
   int checked = 0;
   while (auto req = s->next_request()) {
     const int i = req->model == ModelRole::kBig ? 0 : 1;
-    const std::vector<int32_t> ctx = s->context();
+    std::vector<int32_t> ctx = s->context();
+    if (req->prefill) ctx.pop_back();  // the prefill phase leaves the last prompt token out
     ASSERT_LE(req->keep, caches[i].length(0));
     ASSERT_EQ(req->keep + static_cast<int64_t>(req->input.tokens.size()),
               static_cast<int64_t>(ctx.size()));
@@ -45,7 +46,9 @@ void check_caches(const DecodeOptions& o) {
     fa.logits = LogitsMode::kAll;
     models[i]->forward(std::span<const SequenceInput>(&all, 1), clean, fa, fresh, test_pool());
     const int64_t n_new = static_cast<int64_t>(req->input.tokens.size());
-    const int64_t rows = req->logits == LogitsMode::kAll ? n_new : 1;
+    const int64_t rows = req->logits == LogitsMode::kAll    ? n_new
+                         : req->logits == LogitsMode::kLast ? 1
+                                                            : 0;  // a prefill
     for (int64_t r = 0; r < rows; ++r) {
       const float* got = out.logits_of(0, r);
       const float* want = fresh.logits_of(0, static_cast<int64_t>(ctx.size()) - rows + r);

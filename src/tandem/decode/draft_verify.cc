@@ -23,6 +23,14 @@ size_t DraftVerify::draft_limit() const {
 
 std::optional<ForwardRequest> DraftVerify::next_request() {
   if (done_) return std::nullopt;
+  // Prefill phase: the big model, then the little one (big_valid_ and
+  // little_valid_ never fall back to 0 once it is over).
+  if (prefill_length() > 0 && (big_valid_ == 0 || little_valid_ == 0)) {
+    pending_ = big_valid_ == 0 ? ModelRole::kBig : ModelRole::kLittle;
+    pending_prefill_ = true;
+    return prefill_request(pending_);
+  }
+  pending_prefill_ = false;
   if (!verifying_ && drafts_.size() >= draft_limit()) verifying_ = true;
   const std::vector<int32_t> ctx = context();
   pending_ = verifying_ ? ModelRole::kBig : ModelRole::kLittle;
@@ -34,6 +42,12 @@ std::optional<ForwardRequest> DraftVerify::next_request() {
 }
 
 void DraftVerify::on_result(const ForwardOutput& out, size_t entry) {
+  if (pending_prefill_) {
+    count_forward(pending_, prefill_length());
+    (pending_ == ModelRole::kBig ? big_valid_ : little_valid_) = prefill_length();
+    pending_prefill_ = false;
+    return;
+  }
   if (pending_ == ModelRole::kLittle)
     on_draft(out, entry);
   else
@@ -47,8 +61,7 @@ int32_t DraftVerify::big_token(std::span<const float> logits, std::span<const in
 
 void DraftVerify::on_draft(const ForwardOutput& out, size_t entry) {
   const std::vector<int32_t> ctx = context();
-  ++stats_.little_calls;
-  stats_.little_tokens += static_cast<int64_t>(ctx.size()) - little_valid_;
+  count_forward(ModelRole::kLittle, static_cast<int64_t>(ctx.size()) - little_valid_);
   little_valid_ = static_cast<int64_t>(ctx.size());
   const std::optional<int32_t> t =
       propose(std::span<const float>(out.logits_of(entry), out.n_vocab), ctx);
@@ -65,9 +78,8 @@ void DraftVerify::on_verify(const ForwardOutput& out, size_t entry) {
   const std::vector<int32_t> ctx = context();
   const int64_t c = static_cast<int64_t>(tokens_.size());  // accepted before this pass
   const size_t k = drafts_.size();
-  ++stats_.big_calls;
+  count_forward(ModelRole::kBig, static_cast<int64_t>(ctx.size()) - big_valid_);
   ++stats_.rounds;
-  stats_.big_tokens += static_cast<int64_t>(ctx.size()) - big_valid_;
   stats_.drafted += static_cast<int64_t>(k);
 
   // Row of the logits that predict context position c + i.

@@ -1,4 +1,5 @@
-// DraftVerify — the machinery spec and bild share: the little model drafts
+// DraftVerify — the machinery spec and bild share: after the prefill phase (big,
+// then little; see strategy.h) the little model drafts
 // tokens one forward at a time, then the big model scores every pending token
 // (the tail of the accepted sequence its cache lacks, plus all drafts) in one
 // forward with LogitsMode::kAll, and the subclass judges each draft in order.
@@ -46,6 +47,7 @@ class DraftVerify : public Strategy {
   void on_verify(const ForwardOutput& out, size_t entry);
 
   bool verifying_ = false;
+  bool pending_prefill_ = false;  // the request handed out is a prefill
   ModelRole pending_ = ModelRole::kBig;
   int64_t big_valid_ = 0;     // leading tokens of context() valid in the big cache
   int64_t little_valid_ = 0;  // ... in the little cache

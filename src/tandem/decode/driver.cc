@@ -26,10 +26,18 @@ bool Driver::step(Strategy& s) {
   fo.logits = req->logits;
   Timer t;
   models_[i]->forward(std::span<const SequenceInput>(&req->input, 1), cache, fo, out_, pool_);
-  seconds_[i] += t.seconds();
-  ++calls_[i];
+  Phase& ph = phase_[req->prefill ? 1 : 0];
+  ph.seconds[i] += t.seconds();
+  ++ph.calls[i];
+  if (!req->prefill) ++sizes_[i][static_cast<int64_t>(req->input.tokens.size())];
   s.on_result(out_, 0);
   return true;
+}
+
+void Driver::reset_timing() {
+  phase_[0] = phase_[1] = Phase{};
+  sizes_[0].clear();
+  sizes_[1].clear();
 }
 
 void Driver::run(Strategy& s, const std::function<void(std::span<const int32_t>)>& on_tokens) {

@@ -6,6 +6,10 @@
 // truncate that model's KV cache for `input.seq` to `keep` tokens, then run
 // `input` with `logits`, and feed the ForwardOutput back through
 // Strategy::on_result(). `keep` never exceeds the cache's current length.
+// `prefill` marks the requests of the prefill phase: every strategy first runs
+// the prompt but its last token, prompt[0, n-1), once through each model it
+// uses (no logits wanted); the generation phase starts by feeding the last
+// prompt token. Executors may time or schedule the two phases apart.
 // Plain value types; no shared state.
 #pragma once
 
@@ -27,6 +31,7 @@ struct ForwardRequest {
   int64_t keep = 0;     // truncate the cache of input.seq to this many tokens first
   SequenceInput input;  // tokens to append from slot `keep` on
   LogitsMode logits = LogitsMode::kLast;
+  bool prefill = false;  // part of the prefill phase (see above)
 };
 
 }  // namespace tandem::decode

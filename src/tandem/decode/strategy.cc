@@ -88,6 +88,24 @@ ForwardRequest Strategy::request(ModelRole m, int64_t keep, std::vector<int32_t>
   return r;
 }
 
+ForwardRequest Strategy::prefill_request(ModelRole m) {
+  ForwardRequest r =
+      request(m, 0, std::vector<int32_t>(tokens_.begin(), tokens_.begin() + prefill_length()),
+              LogitsMode::kNone);
+  r.prefill = true;
+  return r;
+}
+
+void Strategy::count_forward(ModelRole m, int64_t fed) {
+  if (m == ModelRole::kBig) {
+    ++stats_.big_calls;
+    stats_.big_tokens += fed;
+  } else {
+    ++stats_.little_calls;
+    stats_.little_tokens += fed;
+  }
+}
+
 std::unique_ptr<Strategy> make_strategy(std::vector<int32_t> prompt, const DecodeOptions& options) {
   switch (options.mode) {
     case Mode::kAr:

@@ -3,7 +3,10 @@
 //
 // Contract: the strategy owns the sequence's tokens (prompt + accepted), its
 // sampler (and so its RNG) and statistics, and knows how many leading tokens of
-// each model's KV cache are still valid; it owns no model and no cache. Loop:
+// each model's KV cache are still valid; it owns no model and no cache.
+// Phases: first a prefill phase (requests marked `prefill`: prompt[0, n-1)
+// through each model the strategy uses, once), then the generation phase, whose
+// first request feeds the last prompt token. Loop:
 //   while (auto req = s.next_request()) { execute *req (see request.h); s.on_result(out, entry); }
 // next_request() returns the same request until on_result() is called; it
 // returns nullopt once done(). Accepted tokens are appended incrementally and
@@ -61,6 +64,13 @@ class Strategy {
   // Tokens that may still be fed beyond tokens() before the context is full.
   int64_t room() const;
   ForwardRequest request(ModelRole m, int64_t keep, std::vector<int32_t> tokens, LogitsMode mode);
+  // Tokens the prefill phase puts in each model's cache: prompt[0, n-1); 0
+  // for a one-token prompt, which has no prefill phase.
+  int64_t prefill_length() const { return prompt_len_ - 1; }
+  // The prefill request of model m: prompt[0, n-1) on an empty cache, no logits.
+  ForwardRequest prefill_request(ModelRole m);
+  // Counts a finished forward of `fed` tokens through m in stats_.
+  void count_forward(ModelRole m, int64_t fed);
 
   DecodeOptions options_;
   std::vector<int32_t> tokens_;
