@@ -12,6 +12,12 @@ tandem = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build/src/cli
 work = os.path.join(ROOT, "models", "work")
 ids = json.load(open(os.path.join(work, "eval_ids.json")))
 metrics = json.load(open(os.path.join(work, "metrics.json")))
+# The shipped little-aligned comes from tools/train/distill.py (MODEL_CARD.md, Distillation):
+# its PyTorch perplexities are in that run's metrics, not the first run's.
+distilled = os.path.join(work, "distill-metrics.json")
+if os.path.exists(distilled):
+    for dom, v in json.load(open(distilled))["ppl"].items():
+        metrics["ppl"][dom]["little-aligned"] = v["distilled"]
 res = {"tokenizer": {}, "ppl": {}}
 for dom, d in ids.items():
     lines = [l for l, _ in d["lines"]]
