@@ -117,7 +117,7 @@ void run_loadgen(const Opts& o, const std::string& command_line) {
   ClientOptions copt;
   copt.url = o.url;
   copt.api_key = o.api_key;
-  copt.model = !o.model.empty() ? o.model : !o.tier.empty() ? o.tier : "default";
+  copt.model = !o.model.empty() ? o.model : !o.tier.empty() ? o.tier : "tandem";
   copt.stream = o.stream;
   copt.chat = o.chat;
   copt.timeout_s = parse_duration(o.timeout, "--timeout");
@@ -136,6 +136,7 @@ void run_loadgen(const Opts& o, const std::string& command_line) {
   RunOptions ropt;
   ropt.max_inflight = o.max_inflight;
   ropt.progress_interval_s = o.quiet ? 0 : 1;
+  ropt.duration_s = duration;
   if (!o.quiet)
     fmt::print(stderr, "loadgen: {} requests ({}) against {}; Ctrl-C stops early\n",
                workload.size(), workload_desc, o.url);
@@ -227,7 +228,8 @@ void register_loadgen(CLI::App& app, CommonOptions& common) {
                   "deadline_ms: N, or LO-HI drawn per request (0 = none)")
       ->default_val(o->deadline_ms);
   cmd->add_option("--tier", o->tier, "Ask for this tier (default: the server's policy picks)");
-  cmd->add_option("--model", o->model, "\"model\" field (default: --tier, else \"default\")");
+  cmd->add_option("--model", o->model,
+                  "\"model\" field (default: --tier, else \"tandem\": the policy picks)");
   cmd->add_flag("--stream,!--no-stream", o->stream, "Stream tokens (SSE); default on");
   cmd->add_flag("--chat", o->chat, "Use /v1/chat/completions with one user message");
   cmd->add_option("--api-key", o->api_key, "Bearer token");

@@ -58,7 +58,7 @@ const char* outcome_name(Outcome o);
 struct ClientOptions {
   std::string url = "http://127.0.0.1:8080";  // scheme://host:port, http only
   std::string api_key;                        // sent as "Authorization: Bearer KEY"
-  std::string model = "default";              // the "model" field
+  std::string model = "tandem";  // the "model" field (tandem serve's --served-name default)
   bool stream = true;
   bool chat = false;  // /v1/chat/completions with one user message
   double timeout_s = 60;

@@ -47,7 +47,9 @@ RunResult run_load(const std::vector<RequestSpec>& workload, Client& client, con
   const auto start = Clock::now();
   const bool tty = isatty(STDERR_FILENO) != 0;
   double next_progress = opt.progress_interval_s;
-  const double planned = workload.empty() ? 0.0 : workload.back().t;
+  const double planned = opt.duration_s > 0 ? opt.duration_s
+                         : workload.empty() ? 0.0
+                                            : workload.back().t;
   size_t dispatched = 0;
 
   auto stopping = [&] { return stop && stop->load(); };

@@ -28,6 +28,7 @@ namespace tandem::loadgen {
 struct RunOptions {
   int max_inflight = 256;
   double progress_interval_s = 0;  // 0 = silent
+  double duration_s = 0;           // planned duration, shown in progress (0: last arrival)
 };
 
 struct RunResult {
