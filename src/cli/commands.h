@@ -23,5 +23,7 @@ void register_tokenize(CLI::App& app, CommonOptions& common);
 void register_perplexity(CLI::App& app, CommonOptions& common);
 void register_convert(CLI::App& app, CommonOptions& common);
 void register_quantize(CLI::App& app, CommonOptions& common);
+void register_serve(CLI::App& app, CommonOptions& common);
+void register_loadgen(CLI::App& app, CommonOptions& common);
 
 }  // namespace tandem::cli

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   tandem::cli::register_perplexity(app, common);
   tandem::cli::register_convert(app, common);
   tandem::cli::register_quantize(app, common);
+  tandem::cli::register_serve(app, common);
+  tandem::cli::register_loadgen(app, common);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -71,6 +71,7 @@ SseResult post_sse(httplib::Client& c, const std::string& path, const nlohmann::
   };
   auto res = c.send(req);
   if (res && r.status == 0) r.status = res->status;
+  if (!res && r.status == 0) r.error = httplib::to_string(res.error());
   return r;
 }
 

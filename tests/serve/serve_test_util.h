@@ -52,6 +52,7 @@ struct SseResult {
   std::vector<std::string> data;  // payloads, "[DONE]" included
   std::string raw;                // the whole body when the status is not 200
   std::string retry_after;
+  std::string error;  // the client's error when no response came
 };
 SseResult post_sse(httplib::Client& c, const std::string& path, const nlohmann::json& body,
                    size_t stop_after = 0, const httplib::Headers& headers = {});

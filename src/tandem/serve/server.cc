@@ -4,6 +4,10 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <chrono>
 
 #include "tandem/base/error.h"
@@ -82,6 +86,27 @@ std::string new_request_id() {
   return fmt::format("req-{:016x}", splitmix64(s));
 }
 
+// cpp-httplib listens with a backlog of 5: a burst of simultaneous connections
+// (64 clients, a router reconnecting) overflows it and clients see resets. Linux
+// lets listen() be called again on a listening socket to raise the backlog, so
+// find ours (the listening TCP socket bound to `port`) and do that.
+void raise_listen_backlog(int port) {
+  for (int fd = 3; fd < 4096; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof(addr);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = -1;
+    if (addr.ss_family == AF_INET) p = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) p = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    if (p == port && ::listen(fd, 1024) == 0) return;
+  }
+  spdlog::warn(
+      "could not raise the listen backlog of port {}; bursts of connections may be refused", port);
+}
+
 void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
   if (e.retry_after_s > 0) res.set_header("Retry-After", std::to_string(e.retry_after_s));
@@ -119,6 +144,7 @@ int Server::bind() {
     fail("cannot bind to {}:{} (in use, or not an address of this machine); choose --port",
          options_.host, port);
   }
+  raise_listen_backlog(port);
   return port;
 }
 
