@@ -10,6 +10,7 @@
 //    Float weight types use no activation quantisation: 2e-5 * sum|w x|.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -83,48 +84,97 @@ class MatmulIsa : public ::testing::TestWithParam<Isa> {
   Isa saved_ = Isa::kScalar;
 };
 
+// Checks one product against the scalar table (tight) and matmul_reference
+// (activation-quantisation bound); see the tolerances at the top.
+void check_product(Isa isa, const Weights& w, int64_t nt, std::mt19937& rng, ThreadPool& pool) {
+  const DType t = w.type;
+  const int64_t rows = w.rows, cols = w.cols;
+  const std::vector<float> x = make_input(nt * cols, rng);
+  const std::vector<float> simd = run(isa, w, x, nt, pool);
+  const std::vector<float> scalar = run(Isa::kScalar, w, x, nt, pool);
+  std::vector<float> ref(nt * rows);
+  matmul_reference(w.view(), x.data(), nt, ref.data());
+  const int64_t ab = act_block(t);
+  std::vector<double> err(cols);  // per-column activation rounding bound of one token
+  for (int64_t tok = 0; tok < nt; ++tok) {
+    const float* xt = x.data() + tok * cols;
+    if (ab > 0) {
+      for (int64_t b0 = 0; b0 < cols; b0 += ab) {
+        float amax = 0;
+        for (int64_t k = b0; k < b0 + ab; ++k) amax = std::max(amax, std::fabs(xt[k]));
+        for (int64_t k = b0; k < b0 + ab; ++k)
+          err[k] = amax * (1.0 / 254 + (ab == 32 ? 1.0 / 2048 : 0));
+      }
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      double mag = 0, bound = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double wv = w.deq[r * cols + c];
+        mag += std::fabs(wv * xt[c]);
+        if (ab > 0) bound += std::fabs(wv) * err[c];
+      }
+      const int64_t i = tok * rows + r;
+      const double tight = 2e-5 * mag + 1e-6;
+      ASSERT_NEAR(simd[i], scalar[i], tight)
+          << dtype_name(t) << " rows=" << rows << " cols=" << cols << " nt=" << nt << " r=" << r
+          << " t=" << tok;
+      ASSERT_NEAR(simd[i], ref[i], 1.05 * bound + tight)
+          << dtype_name(t) << " vs reference, rows=" << rows << " cols=" << cols << " nt=" << nt;
+    }
+  }
+}
+
+int64_t block_of(DType t) {
+  return dtype_info(t).block_elems == 1 ? 32 : dtype_info(t).block_elems;
+}
+
 TEST_P(MatmulIsa, MatchesScalarAndReference) {
   std::mt19937 rng(1234);
   ThreadPool pool(2);
   const int64_t token_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17};
   for (DType t : kTypes) {
-    const int64_t blk = dtype_info(t).block_elems == 1 ? 32 : dtype_info(t).block_elems;
+    const int64_t blk = block_of(t);
     for (int trial = 0; trial < 12; ++trial) {
       const int64_t rows = std::uniform_int_distribution<int64_t>(1, 70)(rng);
       int64_t cols = blk * std::uniform_int_distribution<int64_t>(1, 9)(rng);
       if (dtype_info(t).block_elems == 1 && trial % 3 == 0) cols += trial % 7 + 1;  // ragged
-      const int64_t nt = token_counts[trial % 10];
       const Weights w = make_weights(t, rows, cols, rng);
-      const std::vector<float> x = make_input(nt * cols, rng);
-      const std::vector<float> simd = run(GetParam(), w, x, nt, pool);
-      const std::vector<float> scalar = run(Isa::kScalar, w, x, nt, pool);
-      std::vector<float> ref(nt * rows);
-      matmul_reference(w.view(), x.data(), nt, ref.data());
-      const int64_t ab = act_block(t);
-      for (int64_t tok = 0; tok < nt; ++tok) {
-        const float* xt = x.data() + tok * cols;
-        for (int64_t r = 0; r < rows; ++r) {
-          double mag = 0, bound = 0;
-          for (int64_t c = 0; c < cols; ++c) {
-            const double wv = w.deq[r * cols + c];
-            mag += std::fabs(wv * xt[c]);
-            if (ab > 0) {
-              float amax = 0;
-              const int64_t b0 = c / ab * ab;
-              for (int64_t k = b0; k < b0 + ab; ++k) amax = std::max(amax, std::fabs(xt[k]));
-              bound += std::fabs(wv) * amax * (1.0 / 254 + (ab == 32 ? 1.0 / 2048 : 0));
-            }
-          }
-          const int64_t i = tok * rows + r;
-          const double tight = 2e-5 * mag + 1e-6;
-          ASSERT_NEAR(simd[i], scalar[i], tight)
-              << dtype_name(t) << " rows=" << rows << " cols=" << cols << " nt=" << nt << " r=" << r
-              << " t=" << tok;
-          ASSERT_NEAR(simd[i], ref[i], 1.05 * bound + tight)
-              << dtype_name(t) << " vs reference, rows=" << rows << " cols=" << cols
-              << " nt=" << nt;
-        }
-      }
+      check_product(GetParam(), w, token_counts[trial % 10], rng, pool);
+    }
+  }
+}
+
+// Every token count 1..70 (all remainders of the token groups, several groups)
+// with odd row counts (all remainders of the row tiles).
+TEST_P(MatmulIsa, EveryTokenCount) {
+  std::mt19937 rng(99);
+  ThreadPool pool(2);
+  for (DType t : kTypes) {
+    const int64_t blk = block_of(t);
+    const int64_t cols = blk == 256 ? 512 : 96 + (t == DType::F32 ? 3 : 0);
+    for (int64_t nt = 1; nt <= 70; ++nt) {
+      const int64_t rows = 1 + (nt * 7) % 23;
+      const Weights w = make_weights(t, rows, cols, rng);
+      check_product(GetParam(), w, nt, rng, pool);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+TEST_P(MatmulIsa, ThreadCountsAgreeForManyTokens) {
+  std::mt19937 rng(5);
+  for (DType t : kTypes) {
+    const int64_t cols = block_of(t) == 256 ? 512 : 256, rows = 203, nt = 37;
+    const Weights w = make_weights(t, rows, cols, rng);
+    const std::vector<float> x = make_input(nt * cols, rng);
+    set_isa(GetParam());
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      std::vector<float> out(nt * rows, NAN);
+      matmul(w.view(), x.data(), nt, out.data(), pool);
+      if (first.empty()) first = out;
+      EXPECT_EQ(out, first) << dtype_name(t) << " " << threads << " threads";
     }
   }
 }

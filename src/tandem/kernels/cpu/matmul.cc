@@ -100,35 +100,46 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   act.cols = cols;
   act.f32 = x;
   const int64_t nb32 = cols / 32, nb256 = cols / 256;
-  const int64_t groups = n_tokens / kTokenTile;
+  // Token groups for the interleaved layout (multi-token calls only).
+  const int64_t groups = n_tokens > 1 ? (n_tokens + kTokenTile - 1) / kTokenTile : 0;
   const int64_t q8_0_bytes = align64(n_tokens * nb32 * int64_t{sizeof(BlockQ8_0)});
   const int64_t f_bytes = align64(n_tokens * nb32 * int64_t{sizeof(float)});
+  const int64_t f4_bytes = align64(groups * kTokenTile * nb32 * int64_t{sizeof(float)});
+  const int64_t x4_bytes = align64(groups * kTokenTile * nb32 * kQK);
   const int64_t q8_k_bytes = align64(n_tokens * nb256 * int64_t{sizeof(BlockQ8_K)});
-  const int64_t total = (need_q8_0 ? q8_0_bytes + 4 * f_bytes : 0) + (need_q8_k ? q8_k_bytes : 0);
+  const int64_t total = (need_q8_0 ? q8_0_bytes + 2 * f_bytes + 2 * f4_bytes + x4_bytes : 0) +
+                        (need_q8_k ? q8_k_bytes : 0);
   auto& buf = scratch();
   if (static_cast<int64_t>(buf.size()) < total + 64) buf.resize(total + 64);
   unsigned char* p = buf.data() + ((64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64);
   BlockQ8_0* q8_0 = nullptr;
   float *d = nullptr, *s = nullptr, *d4 = nullptr, *s4 = nullptr;
+  int8_t* x4 = nullptr;
   BlockQ8_K* q8_k = nullptr;
   if (need_q8_0) {
     q8_0 = reinterpret_cast<BlockQ8_0*>(p), p += q8_0_bytes;
     d = reinterpret_cast<float*>(p), p += f_bytes;
     s = reinterpret_cast<float*>(p), p += f_bytes;
-    d4 = reinterpret_cast<float*>(p), p += f_bytes;
-    s4 = reinterpret_cast<float*>(p), p += f_bytes;
-    act.q8_0 = q8_0, act.q8_0_d = d, act.q8_0_s = s, act.q8_0_d4 = d4, act.q8_0_s4 = s4;
+    act.q8_0 = q8_0, act.q8_0_d = d, act.q8_0_s = s;
+    if (groups > 0) {
+      d4 = reinterpret_cast<float*>(p), p += f4_bytes;
+      s4 = reinterpret_cast<float*>(p), p += f4_bytes;
+      x4 = reinterpret_cast<int8_t*>(p), p += x4_bytes;
+      act.q8_0_d4 = d4, act.q8_0_s4 = s4, act.q8_0_x4 = x4;
+    }
   }
   if (need_q8_k) q8_k = reinterpret_cast<BlockQ8_K*>(p), act.q8_k = q8_k;
   auto convert = [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       if (need_q8_0) {
         table.quantize_q8_0(x + t * cols, cols, q8_0 + t * nb32, d + t * nb32, s + t * nb32);
-        if (t / kTokenTile < groups) {  // interleave the scales of full token groups
+        if (groups > 0) {  // interleave quants and scales by token group
           const int64_t g = t / kTokenTile, i = t % kTokenTile;
           for (int64_t b = 0; b < nb32; ++b) {
-            d4[(g * nb32 + b) * kTokenTile + i] = d[t * nb32 + b];
-            s4[(g * nb32 + b) * kTokenTile + i] = s[t * nb32 + b];
+            const int64_t slot = (g * nb32 + b) * kTokenTile + i;
+            std::memcpy(x4 + slot * kQK, q8_0[t * nb32 + b].qs, kQK);
+            d4[slot] = d[t * nb32 + b];
+            s4[slot] = s[t * nb32 + b];
           }
         }
       }
@@ -141,12 +152,24 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
     else
       convert(0, n_tokens);
   }
+  if (need_q8_0) {  // zero the padding tokens of the last group
+    for (int64_t t = n_tokens; t < groups * kTokenTile; ++t) {
+      const int64_t g = t / kTokenTile, i = t % kTokenTile;
+      for (int64_t b = 0; b < nb32; ++b) {
+        const int64_t slot = (g * nb32 + b) * kTokenTile + i;
+        std::memset(x4 + slot * kQK, 0, kQK);
+        d4[slot] = 0;
+        s4[slot] = 0;
+      }
+    }
+  }
 
   // ---- row chunks over the pool (one dispatch for all matrices) ----
-  // Decode streams weights from DRAM: chunks only need to balance the threads.
-  // Prompt re-reads a chunk once per 4-token tile, so it must stay in L2.
+  // Up to one token group (decode, small batches) streams weights from DRAM once:
+  // chunks only need to balance the threads. More tokens re-read a chunk once per
+  // 4-token group, so it must stay in L2.
   const int n_threads = pool.size();
-  const int64_t chunk_bytes = n_tokens > 1 ? (128 << 10) : (1 << 20);
+  const int64_t chunk_bytes = n_tokens > kTokenTile ? (128 << 10) : (1 << 20);
   std::vector<int64_t> chunk_rows(ws.size()), first_chunk(ws.size() + 1, 0);
   for (size_t i = 0; i < ws.size(); ++i) {
     const int64_t rb = row_bytes(ws[i].type, cols);

@@ -10,7 +10,9 @@
 // for Q4_K/Q6_K (this adds ~0.5 % relative rounding error versus f32), f32 for the
 // float types. Conversion scratch is a grow-only buffer of the calling thread.
 // Rows are split into chunks handed to the pool's threads (one dispatch per call);
-// results do not depend on the thread count.
+// results do not depend on the thread count. Several tokens are computed in
+// groups of 4 against register tiles of weight rows, the last group partial, so
+// n tokens cost about ceil(n / 4) four-token groups (no per-token remainder path).
 // Why hand-written intrinsics (cpu/matmul_avx2.cc, matmul_avx512.cc): the integer
 // dot products are only fast with an exact instruction sequence (u8 x s8 ->
 // maddubs, pairwise madd, one float scale per block), which compilers do not find

@@ -1,6 +1,10 @@
-// AVX2 + FMA + F16C row kernels. Every kernel computes one weight row against
-// T tokens: T = 4 for prompts (the unpacked weight block stays in registers for
-// four activation rows) and T = 1 for decode (a memory-bound stream).
+// AVX2 + FMA + F16C row kernels. Decode (n_tokens = 1) is a memory-bound stream:
+// one token against one or four rows. Several tokens (speculative verification,
+// batched decode, prompts) go by token groups of up to 4, so every token count
+// costs at most its count rounded up to 4 (no remainder path): Q8_0 / Q4_0 use a
+// register-blocked tile of R rows x T tokens (the weight block is loaded and
+// unpacked once per tile, the activation blocks once per R rows, from the
+// aligned group-interleaved layout); the other types run one row against T.
 //   float types: FMA on f32, F16 widened by F16C, BF16 by a 16-bit shift.
 //   Q8_0 x Q8_0: sign trick — maddubs(|w|, sign(x, w)) then madd with ones.
 //   Q4_0 x Q8_0: unsigned nibbles q straight into maddubs(q, x); the -8 offset
@@ -8,7 +12,7 @@
 //   Q4_K / Q6_K x Q8_K: maddubs per 32 quants, madd with the sub-block scales,
 //                integer accumulation over the 256-block, mins (Q4_K) and the -32
 //                offset (Q6_K) from the Q8_K group sums.
-// For T = 4 the four tokens' int32 partial sums are folded with hadd into one
+// For T > 1 the tokens' int32 partial sums are folded with hadd into one
 // vector (lanes = tokens), so a block costs one convert and one FMA per row.
 #include <immintrin.h>
 
@@ -53,46 +57,110 @@ TANDEM_AVX2 inline float f16(uint16_t h) {
   return _cvtsh_ss(h);
 }
 
-// Calls K::row<4> over full 4-token tiles, then K::row<1> for the remaining tokens.
+// Sums of T token vectors folded into lanes: lane t of each 128-bit half holds a
+// partial sum of token t (lanes >= T are unused); adding the halves gives the totals.
+// A transpose by 32- and 64-bit unpacks plus adds, not vphaddd: on Zen 3 the
+// multiply pipe (maddubs + madd) is the bottleneck and the unpacks run beside it,
+// where hadd's extra uops cost ~10 % (measured, 4-token tiles, data in L1).
+template <int T>
+TANDEM_AVX2 inline __m256i fold(const __m256i* p) {
+  const __m256i z = _mm256_setzero_si256();
+  const __m256i p1 = T > 1 ? p[1] : z, p2 = T > 2 ? p[2] : z, p3 = T > 3 ? p[3] : z;
+  const __m256i a =
+      _mm256_add_epi32(_mm256_unpacklo_epi32(p[0], p1), _mm256_unpackhi_epi32(p[0], p1));
+  if constexpr (T <= 2) return _mm256_add_epi32(a, _mm256_unpackhi_epi64(a, z));
+  const __m256i b = _mm256_add_epi32(_mm256_unpacklo_epi32(p2, p3), _mm256_unpackhi_epi32(p2, p3));
+  return _mm256_add_epi32(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+}
+
+// Writes the T token sums of a folded accumulator (minus `sub`) to out[t * stride].
+template <int T>
+TANDEM_AVX2 inline void store_tokens(__m256 acc, __m128 sub, float* out, int64_t stride) {
+  float res[4];
+  store4(acc, sub, res);
+  for (int t = 0; t < T; ++t) out[t * stride] = res[t];
+}
+
+// Kernels with a register tile provide tile<R, T>(first row, row bytes, acts,
+// first token, out at (t0, r), out stride, prefetch); the others row<T>.
+template <class K>
+concept HasTile = requires(const unsigned char* w, const Activations& a, float* o) {
+  K::template tile<1, 1>(w, int64_t{}, a, int64_t{}, o, int64_t{}, false);
+};
+
+// Rows [r0, r1) against tokens [t0, t0 + T), T <= 4.
+template <class K, int T>
+TANDEM_AVX2 void token_group(const unsigned char* base, int64_t rb, const Activations& a,
+                             int64_t t0, int64_t r0, int64_t r1, float* out, int64_t n_rows,
+                             bool prefetch) {
+  float* o = out + t0 * n_rows;
+  if constexpr (HasTile<K>) {
+    constexpr int R = K::kTileRows;
+    int64_t r = r0;
+    for (; r + R <= r1; r += R)
+      K::template tile<R, T>(base + r * rb, rb, a, t0, o + r, n_rows, prefetch);
+    for (; r < r1; ++r) K::template tile<1, T>(base + r * rb, rb, a, t0, o + r, n_rows, false);
+  } else {
+    for (int64_t r = r0; r < r1; ++r) {
+      float res[T];
+      K::template row<T>(base + r * rb, a, t0, res);
+      for (int i = 0; i < T; ++i) o[i * n_rows + r] = res[i];
+    }
+  }
+}
+
 template <class K>
 TANDEM_AVX2 void rows_tiled(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0,
                             int64_t r1, float* out) {
   const int64_t rb = row_bytes(w.type, w.cols);
   const auto* base = static_cast<const unsigned char*>(w.data);
-  int64_t t = 0;
-  for (; t + kTokenTile <= n_tokens; t += kTokenTile) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float res[kTokenTile];
-      K::template row<kTokenTile>(base + r * rb, a, t, res);
-      for (int i = 0; i < kTokenTile; ++i) out[(t + i) * w.rows + r] = res[i];
+  if (n_tokens > 1) {
+    // Token groups of 4 (the last one partial); the first group brings the chunk
+    // in from memory, later groups find it in L2.
+    for (int64_t t = 0; t < n_tokens; t += kTokenTile) {
+      const bool first = t == 0;
+      switch (std::min<int64_t>(kTokenTile, n_tokens - t)) {
+        case 1:
+          token_group<K, 1>(base, rb, a, t, r0, r1, out, w.rows, first);
+          break;
+        case 2:
+          token_group<K, 2>(base, rb, a, t, r0, r1, out, w.rows, first);
+          break;
+        case 3:
+          token_group<K, 3>(base, rb, a, t, r0, r1, out, w.rows, first);
+          break;
+        default:
+          token_group<K, 4>(base, rb, a, t, r0, r1, out, w.rows, first);
+          break;
+      }
     }
+    return;
   }
   // Decode streams the rows from DRAM once: software prefetch a few KiB ahead
   // keeps enough cache-line misses in flight to saturate the memory bus, which
   // the out-of-order window alone does not when each line costs ~20 uops.
   const int64_t ahead = std::max<int64_t>(4, kPrefetchBytes / rb);
   auto prefetch = [&](int64_t r, int64_t n_rows) {
-    if (n_tokens != 1 || r + ahead >= r1) return;
+    if (r + ahead >= r1) return;
     const unsigned char* p = base + (r + ahead) * rb;
     const int64_t bytes = std::min(n_rows, r1 - r - ahead) * rb;
     for (int64_t off = 0; off < bytes; off += 64)
       _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
   };
-  for (; t < n_tokens; ++t) {
-    int64_t r = r0;
-    if constexpr (requires { K::rows4(base, rb, a, t, static_cast<float*>(nullptr)); }) {
-      // Four rows against one token: the activation block is loaded once and
-      // the four rows' integer sums share one convert and one FMA.
-      for (; r + 4 <= r1; r += 4) {
-        float res[4];
-        K::rows4(base + r * rb, rb, a, t, res);
-        for (int i = 0; i < 4; ++i) out[t * w.rows + r + i] = res[i];
-      }
+  const int64_t t = 0;
+  int64_t r = r0;
+  if constexpr (requires { K::rows4(base, rb, a, t, static_cast<float*>(nullptr)); }) {
+    // Four rows against one token: the activation block is loaded once and
+    // the four rows' integer sums share one convert and one FMA.
+    for (; r + 4 <= r1; r += 4) {
+      float res[4];
+      K::rows4(base + r * rb, rb, a, t, res);
+      for (int i = 0; i < 4; ++i) out[r + i] = res[i];
     }
-    for (; r < r1; ++r) {
-      prefetch(r, 1);
-      K::template row<1>(base + r * rb, a, t, &out[t * w.rows + r]);
-    }
+  }
+  for (; r < r1; ++r) {
+    prefetch(r, 1);
+    K::template row<1>(base + r * rb, a, t, &out[r]);
   }
 }
 
@@ -161,6 +229,60 @@ struct FloatRow {
       res[i] = r;
     }
   }
+
+  // R rows x T tokens of FMAs: per 8 columns R weight loads (and F16/BF16
+  // widenings) and T activation loads feed R * T FMAs; U independent chains per
+  // pair cover the FMA latency when R * T is small. R = 1: with 2 rows x 4 tokens
+  // the 4 tokens' f32 rows (32 KiB at 2048 columns) no longer stay in L1 and come
+  // from L2 — measured 1.15x faster at 16 tokens but 0.85x at 64 (F16, 2048
+  // columns); a bigger tile needs column blocking first.
+  static constexpr int kTileRows = 1;
+  template <int R, int T>
+  static TANDEM_AVX2 void tile(const unsigned char* wr, int64_t rb, const Activations& a,
+                               int64_t t0, float* out, int64_t stride, bool) {
+    constexpr int U = R * T >= 6 ? 1 : 2;
+    const int64_t n = a.cols;
+    const float* x[T];
+    for (int t = 0; t < T; ++t) x[t] = a.f32 + (t0 + t) * n;
+    __m256 acc[U][R][T];
+#pragma GCC unroll 16
+    for (int u = 0; u < U; ++u)
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) acc[u][r][t] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 8 * U <= n; c += 8 * U) {
+#pragma GCC unroll 16
+      for (int u = 0; u < U; ++u) {
+        __m256 xv[T];
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) xv[t] = _mm256_loadu_ps(x[t] + c + 8 * u);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+          const __m256 wv = L::load8(wr + r * rb, c + 8 * u);
+#pragma GCC unroll 16
+          for (int t = 0; t < T; ++t) acc[u][r][t] = _mm256_fmadd_ps(wv, xv[t], acc[u][r][t]);
+        }
+      }
+    }
+    for (; c + 8 <= n; c += 8) {
+      for (int r = 0; r < R; ++r) {
+        const __m256 wv = L::load8(wr + r * rb, c);
+        for (int t = 0; t < T; ++t)
+          acc[0][r][t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[t] + c), acc[0][r][t]);
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) {
+        __m256 s = acc[0][r][t];
+        for (int u = 1; u < U; ++u) s = _mm256_add_ps(s, acc[u][r][t]);
+        float v = hsum(s);
+        for (int64_t cc = c; cc < n; ++cc) v += L::load1(wr + r * rb, cc) * x[t][cc];
+        out[t * stride + r] = v;
+      }
+    }
+  }
 };
 
 // ---- Q8_0 / Q4_0 weights x Q8_0 activations ---------------------------------
@@ -223,24 +345,50 @@ struct Q8_0Row {
       if (b < nb) acc0 = q8_0_step(w[b], x[b], xd[b], ones, acc0);
       res[0] = hsum(_mm256_add_ps(acc0, acc1));
     } else {
-      static_assert(T == kTokenTile);
-      const BlockQ8_0* x = a.q8_0 + t0 * nb;
-      const float* d4 = a.q8_0_d4 + (t0 / kTokenTile) * nb * kTokenTile;
-      __m256 acc = _mm256_setzero_ps();
-      for (int64_t b = 0; b < nb; ++b) {
-        const __m256i wv = load32(w[b].qs);
-        const __m256i aw = _mm256_abs_epi8(wv);
-        __m256i p[4];
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i)
-          p[i] = _mm256_madd_epi16(
-              _mm256_maddubs_epi16(aw, _mm256_sign_epi8(load32(x[i * nb + b].qs), wv)), ones);
-        const __m128 dx = _mm_loadu_ps(d4 + kTokenTile * b);
-        const __m256 sc = _mm256_mul_ps(_mm256_set1_ps(f16(w[b].d)), _mm256_set_m128(dx, dx));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold4(p[0], p[1], p[2], p[3])), sc, acc);
-      }
-      store4(acc, _mm_setzero_ps(), res);
+      static_assert(T == 1, "multi-token Q8_0 goes through tile<R, T>");
     }
+  }
+
+  // R rows x T tokens (T <= 4, tokens t0.. of one group). Per block: T aligned
+  // activation loads shared by the R rows; per row one weight load and |w| shared
+  // by the T tokens, T sign/maddubs/madd, one fold, one convert, one FMA.
+  static constexpr int kTileRows = 4;
+  template <int R, int T>
+  static TANDEM_AVX2 void tile(const unsigned char* wr, int64_t rb, const Activations& a,
+                               int64_t t0, float* out, int64_t stride, bool prefetch) {
+    const int64_t nb = a.cols / kQK;
+    const BlockQ8_0* w[R];
+    for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const BlockQ8_0*>(wr + r * rb);
+    const int8_t* xq = a.q8_0_x4 + (t0 / kTokenTile) * nb * kTokenTile * kQK;
+    const float* d4 = a.q8_0_d4 + (t0 / kTokenTile) * nb * kTokenTile;
+    const unsigned char* next = wr + group_prefetch_offset(rb);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      if (prefetch)
+        for (int r = 0; r < R; ++r)
+          _mm_prefetch(reinterpret_cast<const char*>(next + r * rb) + b * sizeof(BlockQ8_0),
+                       _MM_HINT_T1);
+      __m256i xv[T];
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t)
+        xv[t] =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + (b * kTokenTile + t) * kQK));
+      const __m256 dx = _mm256_broadcast_ps(reinterpret_cast<const __m128*>(d4 + b * kTokenTile));
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __m256i wv = load32(w[r][b].qs);
+        const __m256i aw = _mm256_abs_epi8(wv);
+        __m256i p[T];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; ++t)
+          p[t] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv[t], wv)), ones);
+        const __m256 sc = _mm256_mul_ps(_mm256_set1_ps(f16(w[r][b].d)), dx);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold<T>(p)), sc, acc[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) store_tokens<T>(acc[r], _mm_setzero_ps(), out + r, stride);
   }
 
   // Four consecutive rows (stride rb bytes) against token t.
@@ -298,26 +446,53 @@ struct Q4_0Row {
       if (b < nb) acc0 = q4_0_step(w[b], x[b], xd[b], xs[b], ones, acc0, corr0);
       res[0] = hsum(_mm256_add_ps(acc0, acc1)) - 8.f * (corr0 + corr1);
     } else {
-      static_assert(T == kTokenTile);
-      const BlockQ8_0* x = a.q8_0 + t0 * nb;
-      const float* d4 = a.q8_0_d4 + (t0 / kTokenTile) * nb * kTokenTile;
-      const float* s4 = a.q8_0_s4 + (t0 / kTokenTile) * nb * kTokenTile;
-      __m256 acc = _mm256_setzero_ps();
-      __m128 corr = _mm_setzero_ps();
-      for (int64_t b = 0; b < nb; ++b) {
-        const __m256i q = unpack_q4_0(w[b]);
-        __m256i p[4];
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i)
-          p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(x[i * nb + b].qs)), ones);
-        const float dw = f16(w[b].d);
-        const __m128 dx = _mm_loadu_ps(d4 + kTokenTile * b);
-        const __m256 sc = _mm256_mul_ps(_mm256_set1_ps(dw), _mm256_set_m128(dx, dx));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold4(p[0], p[1], p[2], p[3])), sc, acc);
-        corr = _mm_fmadd_ps(_mm_set1_ps(dw), _mm_loadu_ps(s4 + kTokenTile * b), corr);
-      }
-      store4(acc, _mm_mul_ps(_mm_set1_ps(8.f), corr), res);
+      static_assert(T == 1, "multi-token Q4_0 goes through tile<R, T>");
     }
+  }
+
+  // R rows x T tokens, as Q8_0's tile; the unsigned nibbles need no sign step and
+  // the -8 offset is one FMA per row and block on the tokens' d * sum(q).
+  static constexpr int kTileRows = 4;
+  template <int R, int T>
+  static TANDEM_AVX2 void tile(const unsigned char* wr, int64_t rb, const Activations& a,
+                               int64_t t0, float* out, int64_t stride, bool prefetch) {
+    const int64_t nb = a.cols / kQK;
+    const BlockQ4_0* w[R];
+    for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const BlockQ4_0*>(wr + r * rb);
+    const int8_t* xq = a.q8_0_x4 + (t0 / kTokenTile) * nb * kTokenTile * kQK;
+    const float* d4 = a.q8_0_d4 + (t0 / kTokenTile) * nb * kTokenTile;
+    const float* s4 = a.q8_0_s4 + (t0 / kTokenTile) * nb * kTokenTile;
+    const unsigned char* next = wr + group_prefetch_offset(rb);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[R];
+    __m128 corr[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps(), corr[r] = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      if (prefetch)
+        for (int r = 0; r < R; ++r)
+          _mm_prefetch(reinterpret_cast<const char*>(next + r * rb) + b * sizeof(BlockQ4_0),
+                       _MM_HINT_T1);
+      __m256i xv[T];
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t)
+        xv[t] =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + (b * kTokenTile + t) * kQK));
+      const __m128 dx4 = _mm_load_ps(d4 + b * kTokenTile);
+      const __m256 dx = _mm256_set_m128(dx4, dx4);
+      const __m128 sx = _mm_load_ps(s4 + b * kTokenTile);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __m256i q = unpack_q4_0(w[r][b]);
+        __m256i p[T];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; ++t) p[t] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv[t]), ones);
+        const __m256 dw = _mm256_set1_ps(f16(w[r][b].d));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold<T>(p)), _mm256_mul_ps(dw, dx), acc[r]);
+        corr[r] = _mm_fmadd_ps(_mm256_castps256_ps128(dw), sx, corr[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      store_tokens<T>(acc[r], _mm_mul_ps(_mm_set1_ps(8.f), corr[r]), out + r, stride);
   }
 
   // Four consecutive rows (stride rb bytes) against token t.

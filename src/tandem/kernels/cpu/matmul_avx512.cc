@@ -3,7 +3,9 @@
 // a zmm holds two consecutive 32-element blocks, so one maddubs/madd/convert/FMA
 // covers 64 weights; the per-block scales form a [s_b x8 | s_b+1 x8] vector.
 // The sign trick uses a mask (movepi8_mask + masked subtract) since AVX-512 has
-// no vpsignb. Rows are computed against T = 4 tokens (prompt) or T = 1 (decode).
+// no vpsignb. These kernels serve decode (n_tokens = 1); several tokens go to the
+// AVX2 register tiles (token groups of 4 with no remainder path, see
+// matmul_avx2.cc), which AVX-512 machines run as well.
 // GCC 12's AVX-512 headers trip -Wuninitialized on their own _mm512_undefined_*().
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -17,21 +19,13 @@
 namespace tandem::kernels::detail {
 namespace {
 
-template <class K>
+template <class K, RowsFn MatmulTable::*kMulti>
 TANDEM_AVX512 void rows_tiled(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0,
                               int64_t r1, float* out) {
+  if (n_tokens > 1) return (avx2_matmul_table().*kMulti)(w, a, n_tokens, r0, r1, out);
   const int64_t rb = row_bytes(w.type, w.cols);
   const auto* base = static_cast<const unsigned char*>(w.data);
-  int64_t t = 0;
-  for (; t + kTokenTile <= n_tokens; t += kTokenTile) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float res[kTokenTile];
-      K::template row<kTokenTile>(base + r * rb, a, t, res);
-      for (int i = 0; i < kTokenTile; ++i) out[(t + i) * w.rows + r] = res[i];
-    }
-  }
-  for (; t < n_tokens; ++t)
-    for (int64_t r = r0; r < r1; ++r) K::template row<1>(base + r * rb, a, t, &out[t * w.rows + r]);
+  for (int64_t r = r0; r < r1; ++r) K::template row<1>(base + r * rb, a, 0, &out[r]);
 }
 
 TANDEM_AVX512 inline __m512i two_blocks(const int8_t* a, const int8_t* b) {
@@ -196,9 +190,9 @@ struct Q4_0Row {
 const MatmulTable& avx512_matmul_table() {
   static const MatmulTable t = [] {
     MatmulTable m = avx2_matmul_table();
-    m.f16 = rows_tiled<F16Row>;
-    m.q8_0 = rows_tiled<Q8_0Row>;
-    m.q4_0 = rows_tiled<Q4_0Row>;
+    m.f16 = rows_tiled<F16Row, &MatmulTable::f16>;
+    m.q8_0 = rows_tiled<Q8_0Row, &MatmulTable::q8_0>;
+    m.q4_0 = rows_tiled<Q4_0Row, &MatmulTable::q4_0>;
     return m;
   }();
   return t;

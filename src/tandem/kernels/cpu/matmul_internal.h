@@ -17,8 +17,12 @@
 
 namespace tandem::kernels::detail {
 
-// Token groups of 4 keep their per-block scales interleaved so a 4-token tile
-// loads them with one instruction.
+// Multi-token calls (n_tokens > 1) also get the Q8_0 activations regrouped by
+// token groups of 4: block b of the group's 4 tokens is 128 contiguous, 64-byte
+// aligned bytes, and their scales one 16-byte vector, so a tile of up to 4
+// tokens loads its activations with aligned loads. The last group is padded
+// with zero tokens (zero quants, zero scales), so a partial group needs no
+// special layout.
 inline constexpr int kTokenTile = 4;
 
 struct Activations {
@@ -27,8 +31,10 @@ struct Activations {
   const BlockQ8_0* q8_0;  // (n_tokens, cols/32)
   const float* q8_0_d;    // (n_tokens, cols/32) f32 value of each block's d
   const float* q8_0_s;    // (n_tokens, cols/32) d * sum(qs) (Q4_0 offset correction)
-  const float* q8_0_d4;   // (n_tokens/4, cols/32, 4) q8_0_d interleaved by token group
-  const float* q8_0_s4;   // (n_tokens/4, cols/32, 4) q8_0_s interleaved by token group
+  // Only for n_tokens > 1 (null otherwise); groups = ceil(n_tokens / 4), padded.
+  const int8_t* q8_0_x4;  // (groups, cols/32, 4, 32) quants interleaved by token group
+  const float* q8_0_d4;   // (groups, cols/32, 4) q8_0_d interleaved by token group
+  const float* q8_0_s4;   // (groups, cols/32, 4) q8_0_s interleaved by token group
   const BlockQ8_K* q8_k;  // (n_tokens, cols/256)
 };
 
