@@ -26,6 +26,15 @@
 
 namespace {
 
+// /proc/loadavg at the end of the run: other processes on the same cores inflate
+// absolute times (ratios inside one run are the robust figures).
+std::string loadavg() {
+  std::ifstream f("/proc/loadavg");
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
 std::vector<int> parse_list(const std::string& s) {
   std::vector<int> v;
   size_t p = 0;
@@ -137,11 +146,14 @@ int main(int argc, char** argv) {
                 e.value("aggregate_over_single", 0.0));
   }
   if (!json_path.empty()) {
-    nlohmann::json j = {
-        {"command", cmd},      {"model", model_path},
-        {"threads", threads},  {"context_tokens", ctx},
-        {"repetitions", reps}, {"isa", std::string(kernels::isa_name(kernels::active_isa()))},
-        {"results", res}};
+    nlohmann::json j = {{"command", cmd},
+                        {"model", model_path},
+                        {"threads", threads},
+                        {"context_tokens", ctx},
+                        {"repetitions", reps},
+                        {"isa", std::string(kernels::isa_name(kernels::active_isa()))},
+                        {"loadavg_at_end", loadavg()},
+                        {"results", res}};
     std::ofstream(json_path) << j.dump(2) << "\n";
   }
   return 0;

@@ -29,6 +29,15 @@
 
 namespace {
 
+// /proc/loadavg at the end of the run: other processes on the same cores inflate
+// absolute times (ratios inside one run are the robust figures).
+std::string loadavg() {
+  std::ifstream f("/proc/loadavg");
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
 using namespace tandem;
 
 std::vector<std::string> split(const std::string& s) {
@@ -161,6 +170,7 @@ int main(int argc, char** argv) {
                         {"repetitions", reps},
                         {"shape", "llama-3.2-1b layer: q/k/v, o, gate/up, down"},
                         {"isa", std::string(kernels::isa_name(kernels::active_isa()))},
+                        {"loadavg_at_end", loadavg()},
                         {"types", all}};
     std::ofstream(json_path) << j.dump(2) << "\n";
   }

@@ -28,6 +28,13 @@ KvCache Model::make_cache(int64_t n_ctx, int max_sequences) const {
 
 namespace {
 
+// Tokens per chunk for a per-token loop over the pool: waking the workers costs
+// about as much as ~64K simple float operations, so a batch of a few tokens
+// (speculative verification, batched decode of a small model) runs inline.
+int64_t token_grain(int64_t ops_per_token) {
+  return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, ops_per_token));
+}
+
 void grow(std::vector<float>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(n);
 }
@@ -125,19 +132,22 @@ void Model::forward(std::span<const SequenceInput> batch, KvCache& cache, const 
     std::copy(opt.hidden_in.begin(), opt.hidden_in.end(), x_.begin());
   }
 
+  const int64_t norm_grain = token_grain(3 * dim);
+  const int64_t rope_grain = token_grain(4 * (qd + 2 * kvd));
+  const int64_t swiglu_grain = token_grain(16 * ffn);  // an exp per element
   // Writes of new keys/values go beyond each sequence's current length; lengths
   // advance only once every layer has run, so a failure leaves the cache as it was.
   for (int64_t l = opt.layer_begin; l < layer_end; ++l) {
     const LayerWeights& L = weights_.layers[l];
     // --- attention block ---
-    pool.parallel_for(T, 1, [&](int64_t b, int64_t e) {
+    pool.parallel_for(T, norm_grain, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t)
         kernels::rmsnorm(&x_[t * dim], L.attn_norm.data(), &h_[t * dim], dim, c.rms_eps);
     });
     const kernels::MatView qkv[3] = {L.wq, L.wk, L.wv};
     float* const qkv_out[3] = {q_.data(), k_.data(), v_.data()};
     kernels::matmul_multi(qkv, h_.data(), T, qkv_out, pool);
-    pool.parallel_for(T, 1, [&](int64_t b, int64_t e) {
+    pool.parallel_for(T, rope_grain, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         float* q = &q_[t * qd];
         float* k = &k_[t * kvd];
@@ -161,14 +171,14 @@ void Model::forward(std::span<const SequenceInput> batch, KvCache& cache, const 
     kernels::add(x_.data(), h_.data(), x_.data(), T * dim);
 
     // --- feed-forward block ---
-    pool.parallel_for(T, 1, [&](int64_t b, int64_t e) {
+    pool.parallel_for(T, norm_grain, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t)
         kernels::rmsnorm(&x_[t * dim], L.ffn_norm.data(), &h_[t * dim], dim, c.rms_eps);
     });
     const kernels::MatView gate_up[2] = {L.w_gate, L.w_up};
     float* const gate_up_out[2] = {gate_.data(), up_.data()};
     kernels::matmul_multi(gate_up, h_.data(), T, gate_up_out, pool);
-    pool.parallel_for(T, 1, [&](int64_t b, int64_t e) {
+    pool.parallel_for(T, swiglu_grain, [&](int64_t b, int64_t e) {
       kernels::swiglu(&gate_[b * ffn], &up_[b * ffn], &gate_[b * ffn], (e - b) * ffn);
     });
     kernels::matmul(L.w_down, gate_.data(), T, h_.data(), pool);
