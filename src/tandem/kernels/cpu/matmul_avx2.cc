@@ -97,6 +97,16 @@ TANDEM_AVX2 void token_group(const unsigned char* base, int64_t rb, const Activa
   if constexpr (HasTile<K>) {
     constexpr int R = K::kTileRows;
     int64_t r = r0;
+    if constexpr (T == 1 && requires { K::rows4(base, rb, a, t0, o); }) {
+      // A lone token (the last of a group): the decode kernel folds four rows
+      // into one vector, cheaper than four single-token folds; same arithmetic
+      // per row as tile<R, 1>.
+      for (; r + 4 <= r1; r += 4) {
+        float res[4];
+        K::rows4(base + r * rb, rb, a, t0, res);
+        for (int i = 0; i < 4; ++i) o[r + i] = res[i];
+      }
+    }
     for (; r + R <= r1; r += R)
       K::template tile<R, T>(base + r * rb, rb, a, t0, o + r, n_rows, prefetch);
     for (; r < r1; ++r) K::template tile<1, T>(base + r * rb, rb, a, t0, o + r, n_rows, false);
