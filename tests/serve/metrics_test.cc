@@ -104,8 +104,9 @@ TEST(ServeMetrics, ProtocolGaugesAndPromtoolWhileLoadRuns) {
       }
       if (std::string(g) == "vllm:num_requests_running") max_running = std::max(max_running, v);
       if (std::string(g) == "vllm:num_requests_running" ||
-          std::string(g) == "vllm:num_requests_waiting")
+          std::string(g) == "vllm:num_requests_waiting") {
         EXPECT_EQ(lines[0].find('{'), std::string::npos) << "unlabelled: " << lines[0];
+      }
     }
     ++scrapes;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

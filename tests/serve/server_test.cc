@@ -134,8 +134,9 @@ TEST_F(ServeTest, EveryTierServesAndSpeculativeTiersAreLossless) {
     EXPECT_EQ(j["tier"], tier);
     EXPECT_EQ(j["usage"]["completion_tokens"], 20);
     // spec greedy is exact; bild and little may differ.
-    if (std::string(tier) == "spec" || std::string(tier) == "big")
+    if (std::string(tier) == "spec" || std::string(tier) == "big") {
       EXPECT_EQ(j["choices"][0]["text"], want) << tier;
+    }
   }
   EXPECT_GE(server_->metrics().value("tandem:spec_drafted_tokens_total", {"spec"}), 1.0);
 }
@@ -235,7 +236,9 @@ TEST_F(ServeTest, BadRequestsGetOpenAiErrors) {
     json j = json::parse(res->body);
     ASSERT_TRUE(j.contains("error")) << res->body;
     EXPECT_FALSE(j["error"]["message"].get<std::string>().empty());
-    if (!param.empty()) EXPECT_EQ(j["error"]["param"], param) << body;
+    if (!param.empty()) {
+      EXPECT_EQ(j["error"]["param"], param) << body;
+    }
   };
   check("{not json", 400, "");
   check("[1, 2]", 400, "");

@@ -384,6 +384,7 @@ void Engine::step() {
   };
   std::map<std::pair<int, LogitsMode>, Group> groups;
   int64_t budget = options_.batch_tokens;
+  bool prefill_moved = false;
   std::vector<Sequence*> order;
   for (auto& s : running_)
     if (!s->ended) order.push_back(s.get());
@@ -406,14 +407,19 @@ void Engine::step() {
     const int model = tier_models_[s->tier][r.model == decode::ModelRole::kBig ? 0 : 1];
     const size_t left = r.input.tokens.size() - s->fed;
     size_t n = std::min<size_t>(left, static_cast<size_t>(options_.prefill_chunk));
-    if (left > 16) {  // a prompt: only within the budget (the first one always moves)
-      if (budget <= 0) continue;
-      n = std::min<size_t>(n, static_cast<size_t>(std::max<int64_t>(budget, 1)));
+    if (r.prefill) {  // a prompt: within the budget, but one chunk always moves
+      if (budget <= 0 && prefill_moved) continue;
+      n = std::min<size_t>(n, static_cast<size_t>(std::max<int64_t>(budget, 16)));
+      prefill_moved = true;
     }
     budget -= static_cast<int64_t>(n);
     if (s->fed == 0) caches_[model].truncate(s->slot, r.keep);
     const bool final = s->fed + n == r.input.tokens.size();
-    Group& g = groups[{model, final ? r.logits : LogitsMode::kLast}];
+    // Prompt chunks ride along with the decodes (one extra logits row is cheaper than a
+    // second pass over the weights); only verifications need every row's logits.
+    const LogitsMode mode =
+        final && r.logits == LogitsMode::kAll ? LogitsMode::kAll : LogitsMode::kLast;
+    Group& g = groups[{model, mode}];
     SequenceInput in;
     in.seq = s->slot;
     in.tokens.assign(r.input.tokens.begin() + s->fed, r.input.tokens.begin() + s->fed + n);
@@ -431,7 +437,7 @@ void Engine::step() {
     int64_t tokens = 0, prefill = 0;
     for (const Entry& e : g.entries) {
       tokens += static_cast<int64_t>(e.n);
-      if (e.n > 1 && e.seq->pending->input.tokens.size() > 16) prefill += static_cast<int64_t>(e.n);
+      if (e.seq->pending->prefill) prefill += static_cast<int64_t>(e.n);
     }
     Timer t;
     models_[key.first]->forward(g.inputs, caches_[key.first], fo, out, *pool_);

@@ -195,6 +195,14 @@
           pen = true;
         });
         ctx.stroke();
+        // A value with no neighbour would draw nothing: show it as a dot.
+        ctx.fillStyle = ctx.strokeStyle;
+        vals.forEach((v, i) => {
+          if (v === null || (vals[i - 1] ?? null) !== null || (vals[i + 1] ?? null) !== null) return;
+          ctx.beginPath();
+          ctx.arc(padL + (pw * (off + i)) / span, padT + ph - (ph * Math.min(v, top)) / top, 2, 0, 2 * Math.PI);
+          ctx.fill();
+        });
       }
     }
 
