@@ -3,6 +3,7 @@
 // Signals: the first SIGTERM/SIGINT drains (health 503, new requests 503,
 // in-flight ones finish within --grace-seconds), the second stops at once.
 #include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -73,6 +74,8 @@ void register_serve(CLI::App& app, CommonOptions& common) {
       ->capture_default_str();
   cmd->add_option("-t,--threads", common.threads, "Compute threads (default: all CPUs)");
   cmd->callback([o, &common] {
+    // Logs (one line per request) go to stderr; stdout stays free for tools.
+    spdlog::set_default_logger(spdlog::stderr_color_mt("serve"));
     if (o->config.empty() == o->model.empty())
       fail("give either --config TIERS.json or -m MODEL.gguf (with an optional -d LITTLE.gguf)");
     if (o->server.api_key.empty())
