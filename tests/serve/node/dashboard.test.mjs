@@ -105,38 +105,39 @@ test('dashboard renders, its charts follow the load, its chat streams', { skip: 
     if (process.env.TANDEM_DASHBOARD_SCREENSHOT)
       await page.screenshot({ path: process.env.TANDEM_DASHBOARD_SCREENSHOT, fullPage: true });
 
-    // The chat box: pick a tier from /v1/models and stream a reply.
+    // The chat box: pick a tier from /v1/models and stream a reply. The big tier takes some
+    // tens of ms a token, so a reply of a few tokens arrives over several network reads and
+    // grows on screen read by read (`renders`). A sampled reply may end at once, and another
+    // engineer's load may delay a read: up to three exchanges to see one stream.
     await page.waitForFunction(() => [...document.querySelectorAll('#chat-tier option')]
-      .some((o) => o.value === 'little'), null, { timeout: 30_000 });
-    await page.selectOption('#chat-tier', 'little');
-    await page.fill('#chat-max-tokens', '24');
-    await page.evaluate(() => {
-      window.__streamed = [];
-      new MutationObserver(() => {
-        const m = document.querySelector('.msg-assistant.streaming');
-        if (m) window.__streamed.push(m.textContent.length);
-      }).observe(document.getElementById('chat-log'), { subtree: true, childList: true, characterData: true });
-    });
-    await page.fill('#chat-input', 'Once upon a time');
-    await page.click('#chat-send');
-    await page.waitForFunction(() => window.tandemDashboard.chat.exchanges >= 1 &&
-      !window.tandemDashboard.chat.busy, null, { timeout: 120_000 });
-    const chat = await page.evaluate(() => ({
-      ...window.tandemDashboard.chat,
-      shown: document.querySelector('.msg-assistant')?.textContent,
-      user: document.querySelector('.msg-user')?.textContent,
-      streamed: window.__streamed,
-      meta: document.getElementById('chat-meta').textContent,
-    }));
-    assert.equal(chat.error, null, JSON.stringify(chat));
+      .some((o) => o.value === 'big'), null, { timeout: 30_000 });
+    await page.selectOption('#chat-tier', 'big');
+    await page.fill('#chat-max-tokens', '32');
+    let chat;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await page.fill('#chat-input', 'Once upon a time ' + attempt);
+      await page.click('#chat-send');
+      await page.waitForFunction((n) => window.tandemDashboard.chat.exchanges >= n &&
+        !window.tandemDashboard.chat.busy, attempt, { timeout: 120_000 });
+      chat = await page.evaluate(() => ({
+        ...window.tandemDashboard.chat,
+        shown: [...document.querySelectorAll('.msg-assistant')].pop()?.textContent,
+        user: [...document.querySelectorAll('.msg-user')].pop()?.textContent,
+        meta: document.getElementById('chat-meta').textContent,
+      }));
+      t.diagnostic(`chat ${attempt}: ${chat.chunks} chunks, ${chat.renders} renders, finish ${chat.finish}`);
+      assert.equal(chat.error, null, JSON.stringify(chat));
+      assert.equal(chat.tier, 'big');
+      assert.ok(['stop', 'length'].includes(chat.finish), JSON.stringify(chat));
+      assert.equal(chat.shown, chat.reply);
+      assert.equal(chat.user, 'Once upon a time ' + attempt);
+      assert.match(chat.meta, /tier big/);
+      if (chat.renders >= 2) break;
+      await page.click('#chat-clear');
+    }
     assert.ok(chat.reply.length > 0, JSON.stringify(chat));
-    assert.ok(chat.chunks >= 2, JSON.stringify(chat));
-    assert.equal(chat.tier, 'little');
-    assert.ok(['stop', 'length'].includes(chat.finish), JSON.stringify(chat));
-    assert.equal(chat.shown, chat.reply);
-    assert.equal(chat.user, 'Once upon a time');
-    assert.ok(chat.streamed.some((n) => n > 0), 'the reply was never shown while streaming');
-    assert.match(chat.meta, /tier little/);
+    assert.ok(chat.chunks >= 3, JSON.stringify(chat));
+    assert.ok(chat.renders >= 2, 'the reply never grew on screen while streaming: ' + JSON.stringify(chat));
 
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(foreign, [], 'the dashboard fetched something from elsewhere');

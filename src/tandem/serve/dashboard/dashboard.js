@@ -4,7 +4,8 @@
 // State for tests and curious users: window.tandemDashboard
 //   .updates        successful polls that redrew the charts
 //   .series[name]   the plotted values, oldest first (null = no data)
-//   .chat           the last chat exchange (busy, reply, tier, finish, chunks)
+//   .chat           the last chat exchange (busy, reply, tier, finish, chunks, renders:
+//                   how many network reads grew the reply on screen)
 'use strict';
 (function () {
   const POLL_MS = 1000;
@@ -238,7 +239,7 @@
     ready: null,
     tiers: [],            // tiers seen in the metrics, in order of appearance
     series: {},
-    chat: { busy: false, exchanges: 0, reply: '', tier: null, finish: null, chunks: 0, error: null },
+    chat: { busy: false, exchanges: 0, reply: '', tier: null, finish: null, chunks: 0, renders: 0, error: null },
   };
   window.tandemDashboard = state;
 
@@ -440,7 +441,7 @@
     history.push({ role: 'user', content: text });
     addMsg('user', text);
     const out = addMsg('assistant streaming', '');
-    Object.assign(chat, { busy: true, reply: '', tier: null, finish: null, chunks: 0, error: null });
+    Object.assign(chat, { busy: true, reply: '', tier: null, finish: null, chunks: 0, renders: 0, error: null });
     sendBtn.textContent = 'Stop';
     setText('chat-meta', 'waiting…');
     abort = new AbortController();
@@ -461,6 +462,7 @@
         const { value, done: end } = await reader.read();
         if (end) break;
         buf += dec.decode(value, { stream: true });
+        const shown = chat.reply.length;
         let cut;
         while ((cut = buf.indexOf('\n\n')) >= 0) {
           const event = buf.slice(0, cut);
@@ -485,6 +487,7 @@
             if (choice.finish_reason) chat.finish = choice.finish_reason;
           }
         }
+        if (chat.reply.length > shown) chat.renders++;
       }
       history.push({ role: 'assistant', content: chat.reply });
       const secs = (performance.now() - t0) / 1000;
