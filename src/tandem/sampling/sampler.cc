@@ -78,25 +78,35 @@ std::vector<std::pair<int32_t, float>> Sampler::distribution(
   if (p.top_k > 0 && p.top_k < n) {
     std::partial_sort(c.begin(), c.begin() + p.top_k, c.end(), by_logit);
     c.resize(p.top_k);
-  } else {
-    std::sort(c.begin(), c.end(), by_logit);
   }
-  // Softmax over the survivors (sorted, so c[0] holds the maximum).
-  const float mx = c[0].second;
+  // Softmax over the survivors.
+  float mx = c[0].second;
+  for (const auto& e : c) mx = std::max(mx, e.second);
   double sum = 0;
   for (auto& e : c) sum += (e.second = std::exp(e.second - mx));
   for (auto& e : c) e.second = static_cast<float>(e.second / sum);
+  // min-p keeps the tokens at or above a fraction of the top probability: filter first, so
+  // only the survivors need sorting (large vocabularies make a full sort the dominant cost).
+  if (p.min_p > 0.0f) {
+    const float threshold = p.min_p * static_cast<float>(1.0 / sum);  // top token: exp(0) / sum
+    std::erase_if(c, [&](const auto& e) { return e.second < threshold; });
+  }
+  // Most probable first. top-p keeps the shortest such prefix whose mass reaches p, so sort a
+  // growing prefix until it does instead of the whole vocabulary.
+  size_t sorted = std::min<size_t>(c.size(), 64);
+  for (;;) {
+    std::partial_sort(c.begin(), c.begin() + sorted, c.end(), by_logit);
+    if (sorted == c.size()) break;
+    double mass = 0;
+    for (size_t i = 0; i < sorted; ++i) mass += c[i].second;
+    if (p.top_p < 1.0f && mass >= p.top_p) break;
+    sorted = std::min(c.size(), sorted * 4);
+  }
   if (p.top_p < 1.0f) {
     double mass = 0;
     size_t keep = 0;
-    while (keep < c.size() && mass < p.top_p) mass += c[keep++].second;
+    while (keep < sorted && mass < p.top_p) mass += c[keep++].second;
     c.resize(std::max<size_t>(keep, 1));
-  }
-  if (p.min_p > 0.0f) {
-    const float threshold = p.min_p * c[0].second;
-    size_t keep = 1;
-    while (keep < c.size() && c[keep].second >= threshold) ++keep;
-    c.resize(keep);
   }
   double total = 0;
   for (const auto& e : c) total += e.second;
@@ -106,6 +116,24 @@ std::vector<std::pair<int32_t, float>> Sampler::distribution(
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
   if (logits.empty()) fail("cannot sample from an empty logit vector");
+  const SamplingParams& p = params_;
+  const bool filtered = (p.top_k > 0 && p.top_k < static_cast<int>(logits.size())) ||
+                        p.top_p < 1.0f || p.min_p > 0.0f || p.repeat_penalty != 1.0f;
+  if (!p.greedy() && !filtered) {
+    // Plain temperature: the full softmax, drawn in token order (the same distribution as
+    // distribution()'s, without sorting the vocabulary).
+    const float inv_t = 1.0f / p.temperature;
+    const float mx = *std::max_element(logits.begin(), logits.end()) * inv_t;
+    double sum = 0;
+    for (float l : logits) sum += std::exp(l * inv_t - mx);
+    double u = rng_.uniform() * sum;
+    for (size_t i = 0; i < logits.size(); ++i) {
+      const double w = std::exp(logits[i] * inv_t - mx);
+      if (u < w) return static_cast<int32_t>(i);
+      u -= w;
+    }
+    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
   const auto dist = distribution(logits, history);
   if (dist.size() == 1) return dist[0].first;
   double u = rng_.uniform();

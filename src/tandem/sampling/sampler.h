@@ -9,7 +9,9 @@
 // the smallest set of most probable tokens whose mass reaches p, (5) min-p —
 // drop tokens whose probability is below min_p times the top probability, then
 // renormalise and draw. distribution() returns exactly the distribution
-// sample() draws from, so speculative decoding and tests can use it.
+// sample() draws from, so speculative decoding and tests can use it. Cost: no
+// full sort of the vocabulary unless no filter applies and distribution() is
+// asked for; sample() with temperature alone draws from the softmax in token order.
 // The same seed and inputs give the same tokens on every run and platform (the
 // RNG is a 64-bit SplitMix/xoshiro generator implemented here, not a
 // library distribution whose algorithm may change).
