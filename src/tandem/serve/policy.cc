@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "tandem/base/error.h"
+#include "tandem/router/policy_file.h"  // learned:FILE (src/tandem/router)
 
 namespace tandem::serve {
 namespace {
@@ -73,7 +74,13 @@ std::unique_ptr<Policy> make_policy(std::string_view spec, const std::vector<Tie
            th.size() + 1, tiers.size());
     return std::make_unique<QueuePolicy>(std::move(th));
   }
-  fail("unknown policy '{}' (expected fixed:<tier> or queue:<n1>,<n2>,...)", spec);
+  if (kind == "learned") {
+    // A router policy file trained by `tandem router train` (src/tandem/router).
+    if (arg.empty()) fail("policy '{}': give the policy file, e.g. learned:router.json", spec);
+    return router::make_learned_policy(std::string(arg), tiers);
+  }
+  fail("unknown policy '{}' (expected fixed:<tier>, queue:<n1>,<n2>,... or learned:<file>)",
+       spec);
 }
 
 }  // namespace tandem::serve

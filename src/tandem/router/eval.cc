@@ -1,0 +1,121 @@
+#include "tandem/router/eval.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "tandem/base/error.h"
+
+namespace tandem::router {
+
+EvalReport evaluate(const sim::Profile& profile, const sim::SimOptions& sim,
+                    const ScenarioOptions& scen, const EvalOptions& o,
+                    const std::vector<std::shared_ptr<serve::Policy>>& policies) {
+  EvalReport rep;
+  for (const auto& p : policies) rep.policies.push_back(p->name());
+  for (const auto& t : profile.tiers) rep.tiers.push_back(t.name);
+  const Scale scale = workload_scale(profile, sim, scen);
+  rep.big_capacity_rps = scale.capacity_rps.front();
+  const auto workloads = eval_workloads(scale, scen, profile.domains, o.seed, o.duration_s);
+  for (const NamedWorkload& w : workloads) {
+    const auto reqs = sim::make_workload(w.spec, profile.domains);
+    for (const auto& p : policies) {
+      const auto res = sim::simulate(profile, sim, reqs, *p);
+      rep.cells.push_back({p->name(), w.name, w.shift,
+                           sim::summarize(profile, res, o.window_s, w.spec.duration_s)});
+    }
+  }
+  // Rate sweep.
+  std::vector<double> grid;
+  for (double m = o.sweep_lo; m <= o.sweep_hi * 1.0001; m *= o.sweep_step)
+    grid.push_back(m * rep.big_capacity_rps);
+  for (const auto& p : policies) {
+    double best = 0;
+    for (size_t k = 0; k < grid.size(); ++k) {
+      sim::WorkloadSpec w;
+      w.arrival = fmt::format("poisson:rate={:.6g}", grid[k]);
+      w.duration_s = o.sweep_duration_s;
+      w.prompt_tokens = scen.prompt_tokens;
+      w.max_tokens = scen.max_tokens;
+      w.deadline_ms = {static_cast<int64_t>(std::lround(scale.deadline_lo_s * 1000)),
+                       static_cast<int64_t>(std::lround(scale.deadline_hi_s * 1000))};
+      w.seed = o.seed + 31 * k;
+      const auto reqs = sim::make_workload(w, profile.domains);
+      const auto m =
+          sim::summarize(profile, sim::simulate(profile, sim, reqs, *p), o.window_s, w.duration_s);
+      if (m.availability < 0.99) break;
+      best = grid[k];
+    }
+    rep.max_rate_rps.push_back(best);
+  }
+  return rep;
+}
+
+std::string report_table(const EvalReport& r) {
+  std::string s;
+  std::vector<std::string> wl;
+  for (const EvalCell& c : r.cells)
+    if (std::find(wl.begin(), wl.end(), c.workload) == wl.end()) wl.push_back(c.workload);
+  s += fmt::format("{:<28}", "policy");
+  for (const auto& w : wl) s += fmt::format(" | {:^27}", w);
+  s += fmt::format(" | {:>14}\n", "max rate @99%");
+  s += fmt::format("{:<28}", "");
+  for (size_t i = 0; i < wl.size(); ++i)
+    s += fmt::format(" | {:>6} {:>6} {:>6} {:>6}", "avail", "qual", ">=96", ">=98");
+  s += fmt::format(" | {:>14}\n", "req/s (x big)");
+  for (size_t p = 0; p < r.policies.size(); ++p) {
+    s += fmt::format("{:<28}", r.policies[p].substr(0, 28));
+    for (const auto& w : wl)
+      for (const EvalCell& c : r.cells)
+        if (c.policy == r.policies[p] && c.workload == w)
+          s += fmt::format(" | {:>5.1f}% {:>5.1f}% {:>5.1f}% {:>5.1f}%", 100 * c.m.availability,
+                           100 * c.m.quality_frac, 100 * c.m.windows_96, 100 * c.m.windows_98);
+    s += fmt::format(" | {:>6.2f} ({:>4.1f}x)\n", r.max_rate_rps[p],
+                     r.big_capacity_rps > 0 && r.max_rate_rps[0] > 0
+                         ? r.max_rate_rps[p] / r.max_rate_rps[0]
+                         : 0.0);
+  }
+  return s;
+}
+
+nlohmann::json report_json(const EvalReport& r) {
+  nlohmann::json j;
+  j["policies"] = r.policies;
+  j["tiers"] = r.tiers;
+  j["big_capacity_rps"] = r.big_capacity_rps;
+  j["max_rate_rps"] = r.max_rate_rps;
+  j["cells"] = nlohmann::json::array();
+  for (const EvalCell& c : r.cells) {
+    nlohmann::json w = nlohmann::json::array();
+    for (const sim::Window& x : c.m.windows)
+      w.push_back({{"t", x.t0},
+                   {"requests", x.requests},
+                   {"quality_frac", x.quality_frac},
+                   {"availability", x.availability},
+                   {"mean_latency_s", x.mean_latency_s},
+                   {"tier_counts", x.tier_counts}});
+    j["cells"].push_back({{"policy", c.policy},
+                          {"workload", c.workload},
+                          {"shift", c.shift},
+                          {"requests", c.m.requests},
+                          {"availability", c.m.availability},
+                          {"quality_frac", c.m.quality_frac},
+                          {"windows_96", c.m.windows_96},
+                          {"windows_98", c.m.windows_98},
+                          {"mean_latency_s", c.m.mean_latency_s},
+                          {"p99_latency_s", c.m.p99_latency_s},
+                          {"tier_share", c.m.tier_share},
+                          {"windows", w}});
+  }
+  return j;
+}
+
+void run_plot(const std::string& python, const std::string& mode, const std::string& json,
+              const std::string& png) {
+  const std::string cmd = fmt::format("'{}' '{}/bench/router_plot.py' {} '{}' '{}'", python,
+                                      TANDEM_ROUTER_SOURCE_DIR, mode, json, png);
+  if (std::system(cmd.c_str()) != 0) fail("plotting failed: {}", cmd);
+}
+
+}  // namespace tandem::router

@@ -1,0 +1,52 @@
+// Router evaluation: every policy on every held-out workload in the
+// simulator, plus the highest Poisson rate each keeps availability >= 99 % at
+// (rates on a geometric grid of multiples of the best tier's capacity; the
+// answer is the highest grid rate below which every grid rate passes).
+// Results as a table (text) and JSON (with per-window series for plots).
+// Thread safety: pure functions of their inputs.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tandem/router/scenarios.h"
+#include "tandem/serve/policy.h"
+
+namespace tandem::router {
+
+struct EvalCell {
+  std::string policy, workload, shift;
+  sim::SimMetrics m;
+};
+
+struct EvalReport {
+  std::vector<std::string> policies;
+  std::vector<std::string> tiers;
+  std::vector<EvalCell> cells;
+  std::vector<double> max_rate_rps;  // per policy
+  double big_capacity_rps = 0;
+};
+
+struct EvalOptions {
+  double duration_s = 120;
+  double sweep_duration_s = 60;
+  uint64_t seed = 424242;
+  double window_s = 10;
+  double sweep_lo = 0.25, sweep_hi = 64, sweep_step = 1.25;  // x capacity of the best tier
+};
+
+EvalReport evaluate(const sim::Profile& profile, const sim::SimOptions& sim,
+                    const ScenarioOptions& scen, const EvalOptions& o,
+                    const std::vector<std::shared_ptr<serve::Policy>>& policies);
+
+std::string report_table(const EvalReport& r);
+nlohmann::json report_json(const EvalReport& r);
+
+// Runs bench/router_plot.py MODE JSON PNG (MODE: curve or eval) with `python`;
+// throws tandem::Error if it fails.
+void run_plot(const std::string& python, const std::string& mode, const std::string& json,
+              const std::string& png);
+
+}  // namespace tandem::router

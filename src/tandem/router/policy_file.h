@@ -1,0 +1,84 @@
+// The learned router as a serve::Policy, its state features, and its file.
+//
+// State features (FeatureLayout::encode, layout "v1"), in this order:
+//   task one-hot over `domains` (an unknown task: all zero)
+//   per tier: queued / slots, running / slots, queued_tokens / (128 slots),
+//             inflight_tokens / (128 slots)
+//   queued / slots, free_slots / slots, log1p(arrival_rate) / 4
+//   has_deadline, deadline_s / 10 (0 without one)
+//   prompt_tokens / 256, max_tokens / 256
+// Actions: 0..tiers-1 = that tier; `reject` adds action `tiers` = kReject.
+//
+// Policy file (JSON, written by save_policy, read by load_policy):
+//   {"format": "tandem-router-policy", "version": 1,
+//    "features": {"layout": "v1", "domains": [...], "tiers": [...], "slots": 8,
+//                 "reject": false},
+//    "net": {"sizes": [in, h1, h2, out], "w": [[row-major w0], [w1], [w2]],
+//            "b": [[b0], [b1], [b2]]},
+//    "checksum": "<FNV-1a 64 of the parameters' bytes, hex>",
+//    "meta": {...free-form: how it was trained}}
+// load_policy refuses, with a message naming the file and the problem: bad
+// JSON, another format or version, sizes inconsistent with the layout or the
+// weights, a checksum mismatch (a corrupted file), and (with `tiers`) tier
+// names that differ from the serve configuration's.
+// Thread safety: LearnedPolicy is immutable after construction; choose() is
+// re-entrant.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tandem/router/mlp.h"
+#include "tandem/serve/policy.h"
+
+namespace tandem::router {
+
+struct FeatureLayout {
+  std::vector<std::string> domains;
+  std::vector<std::string> tiers;
+  int slots = 8;
+  bool reject = false;
+
+  int size() const { return static_cast<int>(domains.size() + 4 * tiers.size() + 7); }
+  int actions() const { return static_cast<int>(tiers.size()) + (reject ? 1 : 0); }
+  // Writes size() values into `out`.
+  void encode(const serve::RequestFeatures& f, const serve::LoadState& load, double* out) const;
+  Vec encode(const serve::RequestFeatures& f, const serve::LoadState& load) const;
+  // Action index -> Policy tier (or kReject).
+  int action_to_tier(int a) const {
+    return a < static_cast<int>(tiers.size()) ? a : serve::Policy::kReject;
+  }
+};
+
+class LearnedPolicy final : public serve::Policy {
+ public:
+  LearnedPolicy(FeatureLayout layout, Mlp net, std::string origin);
+  std::string name() const override { return "learned:" + origin_; }
+  int choose(const serve::RequestFeatures& request, const serve::LoadState& load) const override;
+  const FeatureLayout& layout() const { return layout_; }
+  const Mlp& net() const { return net_; }
+
+ private:
+  FeatureLayout layout_;
+  Mlp net_;
+  std::string origin_;
+};
+
+// Greedy action of `net` for the state `x` (argmax; ties: the lowest index).
+int greedy_action(const Mlp& net, const Vec& x);
+
+void save_policy(const std::string& path, const FeatureLayout& layout, const Mlp& net,
+                 const nlohmann::json& meta = nlohmann::json::object());
+// `tier_names` empty: no check against a configuration.
+std::unique_ptr<LearnedPolicy> load_policy(const std::string& path,
+                                           const std::vector<std::string>& tier_names = {});
+std::unique_ptr<LearnedPolicy> parse_policy(const std::string& text, const std::string& origin,
+                                            const std::vector<std::string>& tier_names = {});
+
+// The hook serve::make_policy("learned:FILE", tiers) calls.
+std::unique_ptr<serve::Policy> make_learned_policy(const std::string& path,
+                                                   const std::vector<serve::TierSpec>& tiers);
+
+}  // namespace tandem::router

@@ -1,0 +1,49 @@
+// Workload scenarios for training and evaluating the router, scaled to a
+// Profile: rates are multiples of the best tier's capacity (requests/s it
+// sustains alone with every slot busy), deadlines multiples of its unloaded
+// latency. Training sees Poisson and on/off bursty arrivals with a uniform
+// task mix; evaluation holds out seeds and adds what training never sees:
+// heavy-tailed bursts and diurnal waves (arrival-pattern shift) and a task
+// mix that changes mid-run (task-mix shift).
+// Thread safety: pure functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tandem/loadgen/arrival.h"
+#include "tandem/sim/simulator.h"
+
+namespace tandem::router {
+
+struct Scale {
+  double mean_prompt = 64, mean_output = 48;
+  std::vector<double> capacity_rps;  // per tier, alone, all slots busy
+  double unloaded_s = 1;             // best tier, one mean request, empty server
+  double deadline_lo_s = 2, deadline_hi_s = 4;
+};
+
+struct ScenarioOptions {
+  loadgen::IntRange prompt_tokens{32, 96};
+  loadgen::IntRange max_tokens{32, 64};
+  double deadline_lo = 3, deadline_hi = 6;  // x unloaded latency of the best tier
+  double rate_lo = 0.1, rate_hi = 12;       // x capacity of the best tier (training)
+  double episode_s = 60;
+};
+
+Scale workload_scale(const sim::Profile& p, const sim::SimOptions& sim, const ScenarioOptions& o);
+
+// A training workload for `episode`, drawn from `rng`.
+sim::WorkloadSpec training_workload(const Scale& s, const ScenarioOptions& o, loadgen::Rng& rng);
+
+struct NamedWorkload {
+  std::string name;
+  std::string shift;  // "none", "arrival", "task-mix"
+  sim::WorkloadSpec spec;
+};
+// Held-out evaluation workloads (seeds disjoint from training's).
+std::vector<NamedWorkload> eval_workloads(const Scale& s, const ScenarioOptions& o,
+                                          const std::vector<std::string>& domains, uint64_t seed,
+                                          double duration_s);
+
+}  // namespace tandem::router

@@ -1,0 +1,185 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "tandem/base/error.h"
+#include "tandem/serve/policy.h"
+#include "tandem/sim/profile.h"
+#include "tandem/sim/simulator.h"
+#include "tandem/sim/workload.h"
+
+namespace tandem::sim {
+namespace {
+
+Profile two_tiers() {
+  Profile p;
+  p.domains = {"code", "prose"};
+  p.tiers = {{"big", 0.02, 0.004, 0.0005, {0.5, 0.4}},
+             {"little", 0.002, 0.0004, 0.00005, {0.35, 0.3}}};
+  return p;
+}
+
+std::vector<serve::TierSpec> tier_specs(const Profile& p) {
+  std::vector<serve::TierSpec> t;
+  for (const auto& tp : p.tiers) {
+    serve::TierSpec s;
+    s.name = tp.name;
+    t.push_back(s);
+  }
+  return t;
+}
+
+WorkloadSpec busy(uint64_t seed) {
+  WorkloadSpec w;
+  w.arrival = "bursty:on=30,off=2,on_s=3,off_s=5";
+  w.duration_s = 40;
+  w.deadline_ms = {1500, 4000};
+  w.seed = seed;
+  return w;
+}
+
+TEST(Simulator, DeterministicForASeed) {
+  const Profile p = two_tiers();
+  const auto pol = serve::make_policy("queue:4", tier_specs(p));
+  SimOptions o;
+  const auto a = simulate(p, o, make_workload(busy(3), p.domains), *pol);
+  const auto b = simulate(p, o, make_workload(busy(3), p.domains), *pol);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_GT(a.size(), 100u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].t, b[i].t);
+    EXPECT_EQ(a[i].tier, b[i].tier);
+    EXPECT_EQ(a[i].outcome, b[i].outcome);
+    EXPECT_EQ(a[i].latency_s, b[i].latency_s);
+  }
+  const auto c = make_workload(busy(4), p.domains);
+  EXPECT_NE(c.size() == a.size() && c[0].t == a[0].t, true);
+}
+
+class Counter : public Observer {
+ public:
+  void on_decision(const SimRequest& r, const serve::RequestFeatures&, const serve::LoadState& l,
+                   int) override {
+    ++decisions[r.id];
+    EXPECT_GE(l.free_slots, 0);
+  }
+  void on_result(const RequestResult& r) override { ++results[r.id]; }
+  std::map<int64_t, int> decisions, results;
+};
+
+TEST(Simulator, EveryArrivalEndsInExactlyOneOutcome) {
+  const Profile p = two_tiers();
+  for (const char* spec : {"fixed:big", "fixed:little", "queue:2"}) {
+    for (DeadlineMode mode : {DeadlineMode::kHard, DeadlineMode::kSoft}) {
+      const auto pol = serve::make_policy(spec, tier_specs(p));
+      SimOptions o;
+      o.mode = mode;
+      o.max_queued_requests = 16;  // so that 429s happen too
+      const auto reqs = make_workload(busy(9), p.domains);
+      Counter c;
+      const auto res = simulate(p, o, reqs, *pol, &c);
+      ASSERT_EQ(res.size(), reqs.size());
+      std::map<Outcome, int> seen;
+      for (const auto& r : reqs) {
+        EXPECT_EQ(c.decisions[r.id], 1) << spec;
+        EXPECT_EQ(c.results[r.id], 1) << spec;
+      }
+      for (const auto& r : res) {
+        ++seen[r.outcome];
+        if (r.outcome == Outcome::kOnTime || r.outcome == Outcome::kLate) {
+          EXPECT_GT(r.latency_s, 0);
+        } else {
+          EXPECT_EQ(r.quality, 0);
+        }
+      }
+      if (std::string(spec) == "fixed:big") {
+        EXPECT_GT(seen[Outcome::kQueueFull], 0);  // overloaded
+        if (mode == DeadlineMode::kHard) {
+          EXPECT_GT(seen[Outcome::kDropped], 0);
+        } else {
+          EXPECT_EQ(seen[Outcome::kDropped], 0);
+        }
+      }
+      const SimMetrics m = summarize(p, res, 10, 40);
+      int64_t total = 0;
+      for (int64_t n : m.outcomes) total += n;
+      EXPECT_EQ(total, static_cast<int64_t>(reqs.size()));
+    }
+  }
+}
+
+TEST(Simulator, UnloadedLatencyFollowsTheProfile) {
+  const Profile p = two_tiers();
+  std::vector<SimRequest> reqs(1);
+  reqs[0].prompt_tokens = 100;
+  reqs[0].max_tokens = 10;
+  const auto pol = serve::make_policy("fixed:big", tier_specs(p));
+  const auto res = simulate(p, SimOptions{}, reqs, *pol);
+  // One prefill iteration (100 tokens, the first output token) + 9 decode steps.
+  EXPECT_NEAR(res[0].latency_s, (0.02 + 100 * 0.0005) + 9 * 0.02, 1e-9);
+  EXPECT_EQ(res[0].outcome, Outcome::kOnTime);
+  EXPECT_DOUBLE_EQ(res[0].quality, 0.5);
+  const SimMetrics m = summarize(p, res, 10, 10);
+  EXPECT_DOUBLE_EQ(m.availability, 1.0);
+  EXPECT_DOUBLE_EQ(m.quality_frac, 1.0);
+  EXPECT_DOUBLE_EQ(m.windows_96, 1.0);
+}
+
+TEST(Simulator, FasterTierSurvivesMoreLoad) {
+  const Profile p = two_tiers();
+  const auto reqs = make_workload(busy(5), p.domains);
+  const auto big = summarize(
+      p, simulate(p, SimOptions{}, reqs, *serve::make_policy("fixed:big", tier_specs(p))), 10, 40);
+  const auto little = summarize(
+      p, simulate(p, SimOptions{}, reqs, *serve::make_policy("fixed:little", tier_specs(p))), 10,
+      40);
+  EXPECT_GT(little.availability, big.availability + 0.2);
+  EXPECT_LT(little.quality_frac, 0.8);  // 0.35/0.5 and 0.3/0.4 at best
+}
+
+TEST(Workload, HeavyTailMeanRateAndShiftingMix) {
+  auto proc = parse_sim_arrival("heavy:rate=20,alpha=1.8,burst=5,spread=0.5");
+  loadgen::Rng rng(1);
+  const auto t = proc->generate(2000, rng);
+  EXPECT_NEAR(static_cast<double>(t.size()) / 2000, 20, 3);
+  EXPECT_TRUE(std::is_sorted(t.begin(), t.end()));
+  EXPECT_EQ(parse_sim_arrival("poisson:rate=3")->spec(), "poisson:rate=3");
+  EXPECT_THROW(parse_sim_arrival("heavy:rate=2,alpha=1"), Error);
+  EXPECT_THROW(parse_sim_arrival("heavy:rate=2,zz=1"), Error);
+
+  const std::vector<std::string> d = {"a", "b"};
+  const auto mix = parse_task_mix("a=1|b=1@10", d);
+  ASSERT_EQ(mix.size(), 2u);
+  WorkloadSpec w;
+  w.arrival = "constant:rate=10";
+  w.duration_s = 20;
+  w.mix = "a=1|b=1@10";
+  for (const SimRequest& r : make_workload(w, d)) EXPECT_EQ(r.domain, r.t < 10 ? 0 : 1);
+  EXPECT_THROW(parse_task_mix("c=1", d), Error);
+  EXPECT_THROW(parse_task_mix("a=1|b=1", d), Error);
+}
+
+TEST(Profile, JsonRoundTripAndErrors) {
+  const Profile p = two_tiers();
+  const Profile q = parse_profile(profile_to_json(p), "mem");
+  ASSERT_EQ(q.tiers.size(), 2u);
+  EXPECT_EQ(q.tiers[1].name, "little");
+  EXPECT_DOUBLE_EQ(q.tiers[0].step_per_seq_s, 0.004);
+  EXPECT_DOUBLE_EQ(q.quality(1, 1), 0.3);
+  EXPECT_DOUBLE_EQ(q.peak(0), 0.5);
+  EXPECT_THROW(parse_profile("{", "x"), Error);
+  EXPECT_THROW(parse_profile(R"({"format":"tandem-profile","version":2})", "x"), Error);
+  std::string s = profile_to_json(p);
+  s.replace(s.find("\"prose\": 0.4"), 12, "\"prosa\": 0.4");
+  try {
+    parse_profile(s, "bad.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no quality for domain 'prose'"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace tandem::sim
