@@ -25,5 +25,6 @@ void register_convert(CLI::App& app, CommonOptions& common);
 void register_quantize(CLI::App& app, CommonOptions& common);
 void register_serve(CLI::App& app, CommonOptions& common);
 void register_loadgen(CLI::App& app, CommonOptions& common);
+void register_router(CLI::App& app, CommonOptions& common);
 
 }  // namespace tandem::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   tandem::cli::register_quantize(app, common);
   tandem::cli::register_serve(app, common);
   tandem::cli::register_loadgen(app, common);
+  tandem::cli::register_router(app, common);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

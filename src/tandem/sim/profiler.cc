@@ -9,6 +9,7 @@
 
 #include "tandem/base/error.h"
 #include "tandem/loadgen/workload.h"
+#include "tandem/serve/server.h"
 #include "tandem/sim/rouge.h"
 
 namespace tandem::sim {
@@ -89,6 +90,7 @@ Profile measure_profile(const serve::ServeConfig& config, const ProfilerOptions&
     samples.push_back(read_samples(o.prompts_dir + "/" + d + ".jsonl", o.prompts_per_domain));
 
   serve::Metrics metrics;
+  serve::declare_serving_metrics(metrics);
   serve::EngineOptions eo = o.engine;
   eo.slots = std::max(eo.slots, o.batch);
   serve::Engine engine(

@@ -1,0 +1,259 @@
+// `tandem router ...`: the learned best-effort router.
+//   profile  measure a tier profile on the real engine (service times, ROUGE-L quality)
+//   sim      one simulated run of one policy on one workload
+//   train    Double DQN against the simulator -> a policy file for `serve --policy learned:FILE`
+//   eval     learned vs every static policy on held-out workloads -> table, JSON, PNG
+// See src/tandem/sim/ and src/tandem/router/.
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "tandem/base/error.h"
+#include "tandem/base/progress.h"
+#include "tandem/router/dqn.h"
+#include "tandem/router/eval.h"
+#include "tandem/router/policy_file.h"
+#include "tandem/router/scenarios.h"
+#include "tandem/serve/policy.h"
+#include "tandem/serve/tiers.h"
+#include "tandem/sim/profiler.h"
+#include "tandem/sim/simulator.h"
+
+namespace tandem::cli {
+namespace {
+
+std::vector<serve::TierSpec> tier_specs(const sim::Profile& p) {
+  std::vector<serve::TierSpec> t;
+  for (const auto& tp : p.tiers) {
+    serve::TierSpec s;
+    s.name = tp.name;
+    t.push_back(s);
+  }
+  return t;
+}
+
+std::string default_queue_spec(size_t tiers) {
+  const int64_t th[] = {4, 12, 24, 48, 96, 192, 384};
+  std::string s = "queue:";
+  for (size_t i = 0; i + 1 < tiers && i < 7; ++i) s += fmt::format("{}{}", i ? "," : "", th[i]);
+  return s;
+}
+
+sim::DeadlineMode parse_mode(const std::string& m) {
+  if (m == "hard") return sim::DeadlineMode::kHard;
+  if (m == "soft") return sim::DeadlineMode::kSoft;
+  fail("--mode must be hard or soft, got '{}'", m);
+}
+
+void write_json(const std::string& path, const nlohmann::json& j) {
+  std::ofstream f(path);
+  if (!f) fail("{}: cannot write", path);
+  f << j.dump(1) << "\n";
+}
+
+void plot(const std::string& python, const std::string& mode, const std::string& json,
+          const std::string& png) {
+  router::run_plot(python, mode, json, png);
+  fmt::print("wrote {}\n", png);
+}
+
+struct SimFlags {
+  int slots = 8;
+  int64_t max_queued = 64;
+  std::string mode = "hard";
+  sim::SimOptions get() const {
+    sim::SimOptions o;
+    o.slots = slots;
+    o.max_queued_requests = max_queued;
+    o.mode = parse_mode(mode);
+    return o;
+  }
+};
+
+void add_sim_flags(CLI::App* c, SimFlags& f) {
+  c->add_option("--slots", f.slots, "engine slots (concurrent sequences)");
+  c->add_option("--max-queued", f.max_queued, "queue bound in requests (429 beyond)");
+  c->add_option("--mode", f.mode, "deadline mode: hard (drop late work) or soft");
+}
+
+}  // namespace
+
+void register_router(CLI::App& app, CommonOptions& common) {
+  CLI::App* router =
+      app.add_subcommand("router", "learned best-effort router: profile, sim, train, eval");
+  router->require_subcommand(1);
+
+  // ---- profile
+  {
+    auto o = std::make_shared<sim::ProfilerOptions>();
+    auto config = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    CLI::App* c =
+        router->add_subcommand("profile", "measure tier service times and quality on the engine");
+    c->add_option("--config", *config, "tiers configuration (JSON)")->required();
+    c->add_option("--prompts", o->prompts_dir, "prompt folder (<domain>.jsonl with continuations)");
+    c->add_option("--out", *out, "profile JSON to write")->required();
+    c->add_option("--per-domain", o->prompts_per_domain, "prompts per domain for quality");
+    c->add_option("--tokens", o->quality_tokens, "tokens generated per quality prompt");
+    c->add_option("--timing-tokens", o->timing_tokens, "tokens per timing request");
+    c->add_option("--batch", o->batch, "concurrent requests of the batched timing point");
+    c->add_option("--repeats", o->repeats, "timing runs per point (minimum kept)");
+    c->add_option("-t,--threads", common.threads, "Threads (default: all CPUs)");
+    c->callback([o, config, out, &common] {
+      o->engine.threads = common.resolved_threads();
+      const serve::ServeConfig cfg = serve::load_serve_config(*config);
+      sim::Profile p = sim::measure_profile(
+          cfg, *o, [](const std::string& s) { fmt::print(stderr, "{}\n", s); });
+      p.note = fmt::format("measured by `{}` with {} threads; timing prompt = first prompt of {}",
+                           common.command_line, o->engine.threads, p.domains.front());
+      sim::save_profile(*out, p);
+      fmt::print("wrote {}\n", *out);
+    });
+  }
+
+  // ---- sim
+  {
+    auto profile = std::make_shared<std::string>();
+    auto policy = std::make_shared<std::string>("fixed:0");
+    auto w = std::make_shared<sim::WorkloadSpec>();
+    auto flags = std::make_shared<SimFlags>();
+    auto deadline = std::make_shared<std::string>("0");
+    auto duration = std::make_shared<std::string>("60s");
+    CLI::App* c = router->add_subcommand("sim", "simulate one policy on one workload");
+    c->add_option("--profile", *profile, "profile JSON")->required();
+    c->add_option("--policy", *policy, "fixed:<tier>, queue:<n,...> or learned:<file>")->required();
+    c->add_option("--arrival", w->arrival, "arrival spec (loadgen grammar, heavy:, trace:FILE)");
+    c->add_option("--mix", w->mix, "task mix, e.g. uniform or 'a=3,b=1|b=1@60'");
+    c->add_option("--duration", *duration, "simulated time");
+    c->add_option("--deadline-ms", *deadline, "deadline, fixed or lo-hi (0 = none)");
+    c->add_option("--seed", w->seed, "workload seed");
+    add_sim_flags(c, *flags);
+    c->callback([=] {
+      const sim::Profile p = sim::load_profile(*profile);
+      w->duration_s = loadgen::parse_duration(*duration, "--duration");
+      w->deadline_ms = loadgen::IntRange::parse(*deadline, "--deadline-ms");
+      const auto pol = serve::make_policy(*policy, tier_specs(p));
+      const auto reqs = sim::make_workload(*w, p.domains);
+      const auto m =
+          sim::summarize(p, sim::simulate(p, flags->get(), reqs, *pol), 10, w->duration_s);
+      fmt::print(
+          "{}: {} requests, availability {:.1f}%, quality {:.1f}% of peak, windows >=96%: "
+          "{:.1f}%, >=98%: {:.1f}%, mean latency {:.3f} s, p99 {:.3f} s\n",
+          pol->name(), m.requests, 100 * m.availability, 100 * m.quality_frac, 100 * m.windows_96,
+          100 * m.windows_98, m.mean_latency_s, m.p99_latency_s);
+      for (size_t t = 0; t < m.tier_share.size(); ++t)
+        fmt::print("  {:<12} {:5.1f}%\n", t < p.tiers.size() ? p.tiers[t].name : "rejected",
+                   100 * m.tier_share[t]);
+    });
+  }
+
+  // ---- train
+  {
+    auto profile = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    auto curve = std::make_shared<std::string>();
+    auto png = std::make_shared<std::string>();
+    auto python = std::make_shared<std::string>("/usr/bin/python3");
+    auto o = std::make_shared<router::TrainOptions>();
+    auto scen = std::make_shared<router::ScenarioOptions>();
+    auto flags = std::make_shared<SimFlags>();
+    CLI::App* c = router->add_subcommand("train", "train the router (Double DQN) in the simulator");
+    c->add_option("--profile", *profile, "profile JSON")->required();
+    c->add_option("--out", *out, "policy file to write")->required();
+    c->add_option("--episodes", o->episodes, "simulated episodes");
+    c->add_option("--episode-s", scen->episode_s, "simulated seconds per episode");
+    c->add_option("--seed", o->seed, "seed (network, exploration, workloads)");
+    c->add_option("--gamma", o->gamma, "discount between consecutive decisions");
+    c->add_option("--lr", o->lr, "Adam learning rate");
+    c->add_option("--hidden", o->hidden1, "hidden width (both layers)");
+    c->add_option("--rate-max", scen->rate_hi, "highest training rate, x the best tier's capacity");
+    c->add_flag("--reject", o->reject, "offer 'reject now' as an action");
+    c->add_option("--curve", *curve, "learning-curve JSON to write");
+    c->add_option("--plot", *png, "learning-curve PNG to write (needs --curve)");
+    c->add_option("--python", *python, "python with matplotlib");
+    add_sim_flags(c, *flags);
+    c->callback([=] {
+      const sim::Profile p = sim::load_profile(*profile);
+      o->hidden2 = o->hidden1;
+      o->sim = flags->get();
+      const router::Scale scale = router::workload_scale(p, o->sim, *scen);
+      fmt::print(stderr, "best tier '{}' sustains ~{:.2f} req/s alone; deadlines {:.2f}-{:.2f} s\n",
+                 p.tiers.front().name, scale.capacity_rps.front(), scale.deadline_lo_s,
+                 scale.deadline_hi_s);
+      Progress bar("training", o->episodes);
+      const auto r = router::train(
+          p, *o,
+          [&](int, loadgen::Rng& rng) { return router::training_workload(scale, *scen, rng); },
+          [&](const router::EpisodeStats& s) { bar.update(s.episode + 1); });
+      bar.finish();
+      const auto& last = r.curve.back();
+      fmt::print("last episode: reward {:.3f}, availability {:.1f}%, quality {:.1f}% of peak\n",
+                 last.mean_reward, 100 * last.availability, 100 * last.quality_frac);
+      nlohmann::json meta = {{"command", common.command_line},
+                             {"profile", *profile},
+                             {"episodes", o->episodes},
+                             {"seed", o->seed},
+                             {"gamma", o->gamma},
+                             {"mode", flags->mode}};
+      router::save_policy(*out, r.layout, r.net, meta);
+      fmt::print("wrote {}\n", *out);
+      if (!curve->empty()) {
+        write_json(*curve, {{"meta", meta}, {"curve", router::curve_to_json(r.curve)}});
+        fmt::print("wrote {}\n", *curve);
+        if (!png->empty()) plot(*python, "curve", *curve, *png);
+      }
+    });
+  }
+
+  // ---- eval
+  {
+    auto profile = std::make_shared<std::string>();
+    auto policies = std::make_shared<std::vector<std::string>>();
+    auto queue = std::make_shared<std::string>();
+    auto json = std::make_shared<std::string>();
+    auto png = std::make_shared<std::string>();
+    auto python = std::make_shared<std::string>("/usr/bin/python3");
+    auto o = std::make_shared<router::EvalOptions>();
+    auto scen = std::make_shared<router::ScenarioOptions>();
+    auto flags = std::make_shared<SimFlags>();
+    CLI::App* c =
+        router->add_subcommand("eval", "learned vs static policies on held-out workloads");
+    c->add_option("--profile", *profile, "profile JSON")->required();
+    c->add_option("--policy", *policies,
+                  "policy specs to compare besides the static ones (learned:FILE)");
+    c->add_option("--queue", *queue, "queue-threshold heuristic (default queue:4,12,24,...)");
+    c->add_option("--duration", o->duration_s, "seconds per held-out workload");
+    c->add_option("--seed", o->seed, "evaluation seed");
+    c->add_option("--json", *json, "report JSON to write");
+    c->add_option("--plot", *png, "PNG to write (needs --json)");
+    c->add_option("--python", *python, "python with matplotlib");
+    add_sim_flags(c, *flags);
+    c->callback([=] {
+      const sim::Profile p = sim::load_profile(*profile);
+      const auto specs = tier_specs(p);
+      std::vector<std::shared_ptr<serve::Policy>> pols;
+      for (const auto& t : p.tiers) pols.push_back(serve::make_policy("fixed:" + t.name, specs));
+      if (p.tiers.size() > 1)
+        pols.push_back(serve::make_policy(
+            queue->empty() ? default_queue_spec(p.tiers.size()) : *queue, specs));
+      for (const auto& s : *policies) pols.push_back(serve::make_policy(s, specs));
+      const auto rep = router::evaluate(p, flags->get(), *scen, *o, pols);
+      fmt::print("{}", router::report_table(rep));
+      fmt::print(
+          "(avail = answered within deadline; qual = mean quality % of peak; >=96/>=98 = "
+          "share of {} s windows at that % of peak; max rate: Poisson, x = vs {})\n",
+          o->window_s, rep.policies.front());
+      if (!json->empty()) {
+        write_json(*json, router::report_json(rep));
+        fmt::print("wrote {}\n", *json);
+        if (!png->empty()) plot(*python, "eval", *json, *png);
+      }
+    });
+  }
+}
+
+}  // namespace tandem::cli
