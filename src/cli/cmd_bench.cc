@@ -412,7 +412,8 @@ void register_bench(CLI::App& app, CommonOptions& common) {
       const std::string path = o->json_path.empty() ? "speculative.json" : o->json_path;
       std::ofstream f(path);
       if (!f) fail("cannot write {}", path);
-      f << r.dump(1) << "\n";
+      // Generated text may end inside a UTF-8 sequence: invalid bytes become U+FFFD.
+      f << r.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       fmt::print("wrote {}\n", path);
       return;
     }
