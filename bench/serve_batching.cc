@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
   try {
     nlohmann::json results = nlohmann::json::array();
     double single = 0;
-    fmt::print("{:>12} {:>10} {:>14} {:>12} {:>10}\n", "concurrency", "tokens", "decode tok/s",
-               "vs N=1", "seconds");
+    fmt::print("{:>12} {:>10} {:>14} {:>12} {:>10} {:>10}\n", "concurrency", "tokens",
+               "decode tok/s", "vs N=1", "seconds", "in model");
     for (int n : levels) {
       serve::Metrics metrics;
       serve::declare_serving_metrics(metrics);
@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
       const std::vector<int32_t> prompt = engine.tokenizer().encode(
           "In the beginning God created the heaven and the earth.", true, false);
       std::vector<std::shared_ptr<serve::RequestStream>> streams;
+      const Clock::time_point t_submit = Clock::now();
       for (int i = 0; i < n; ++i) {
         serve::GenerationParams p;
         p.id = fmt::format("bench-{}", i);
@@ -115,6 +116,7 @@ int main(int argc, char** argv) {
         });
       for (auto& t : readers) t.join();
       engine.stop();
+      const double forward_s = metrics.value("tandem:forward_seconds_total", {"big"});
       for (const std::string& e : errors)
         if (!e.empty()) fail("a request failed: {}", e);
       const Clock::time_point all_started = *std::max_element(first.begin(), first.end());
@@ -132,13 +134,15 @@ int main(int argc, char** argv) {
       if (n == levels.front()) single = rate;
       int64_t total = 0;
       for (int64_t t : tokens) total += t;
-      fmt::print("{:>12} {:>10} {:>14.2f} {:>11.2f}x {:>10.2f}\n", n, total, rate,
-                 single > 0 ? rate / single : 0, seconds);
+      const double wall = std::chrono::duration<double>(all_done - t_submit).count();
+      fmt::print("{:>12} {:>10} {:>14.2f} {:>11.2f}x {:>10.2f} {:>9.0f}%\n", n, total, rate,
+                 single > 0 ? rate / single : 0, seconds, 100 * forward_s / wall);
       results.push_back({{"concurrency", n},
                          {"generated_tokens", total},
                          {"steady_tokens", steady_tokens},
                          {"steady_seconds", seconds},
                          {"decode_tok_per_s", rate},
+                         {"forward_seconds", forward_s},
                          {"ratio_vs_first_level", single > 0 ? rate / single : 0}});
     }
     if (!json_out.empty()) {
