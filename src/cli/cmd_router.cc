@@ -170,8 +170,12 @@ void register_router(CLI::App& app, CommonOptions& common) {
     c->add_option("--gamma", o->gamma, "discount between consecutive decisions");
     c->add_option("--lr", o->lr, "Adam learning rate");
     c->add_option("--hidden", o->hidden1, "hidden width (both layers)");
-    c->add_option("--rate-max", scen->rate_hi, "highest training rate, x the best tier's capacity");
+    c->add_option("--rate-max", scen->rate_hi,
+                  "highest training rate, x the fastest tier's capacity");
     c->add_flag("--reject", o->reject, "offer 'reject now' as an action");
+    c->add_option("--miss-penalty", o->miss_penalty, "reward of a missed deadline / 429");
+    c->add_option("--target-sync", o->target_sync, "updates between target-network copies");
+    c->add_option("--batch", o->batch, "minibatch size");
     c->add_option("--curve", *curve, "learning-curve JSON to write");
     c->add_option("--plot", *png, "learning-curve PNG to write (needs --curve)");
     c->add_option("--python", *python, "python with matplotlib");

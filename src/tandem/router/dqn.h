@@ -31,7 +31,7 @@
 namespace tandem::router {
 
 struct TrainOptions {
-  int episodes = 60;
+  int episodes = 200;
   uint64_t seed = 1;
   int hidden1 = 64, hidden2 = 64;
   double lr = 1e-3;

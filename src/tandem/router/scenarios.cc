@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace tandem::router {
@@ -14,6 +15,7 @@ Scale workload_scale(const sim::Profile& p, const sim::SimOptions& sim, const Sc
     const double it = t.step_base_s + t.step_per_seq_s * (sim.slots - 1);
     const double per_req = s.mean_output * it / sim.slots + s.mean_prompt * t.prefill_token_s;
     s.capacity_rps.push_back(1.0 / per_req);
+    s.fastest_rps = std::max(s.fastest_rps, 1.0 / per_req);
   }
   const sim::TierProfile& best = p.tiers.front();
   s.unloaded_s = s.mean_prompt * best.prefill_token_s + (s.mean_output + 1) * best.step_base_s;
@@ -39,16 +41,15 @@ sim::WorkloadSpec base_spec(const Scale& s, const ScenarioOptions& o, uint64_t s
 
 sim::WorkloadSpec training_workload(const Scale& s, const ScenarioOptions& o, loadgen::Rng& rng) {
   sim::WorkloadSpec w = base_spec(s, o, 1000 + rng.below(1u << 30), o.episode_s);
-  const double cap = s.capacity_rps.front();
-  const double mult = o.rate_lo * std::pow(o.rate_hi / o.rate_lo, rng.uniform());
-  const double rate = cap * mult;
+  const double lo = o.rate_lo * s.capacity_rps.front(), hi = o.rate_hi * s.fastest_rps;
+  const double rate = lo * std::pow(std::max(hi, lo) / lo, rng.uniform());
   if (rng.uniform() < 0.5) {
     w.arrival = fmt::format("poisson:rate={:.4g}", rate);
   } else {
-    // Mean rate ~ `rate`: on 3x for a quarter of the time, low otherwise.
+    // Mean rate `rate`: 2x during "on" phases, half of it during twice as long "off" ones.
     const double on_s = 2 + 8 * rng.uniform();
-    w.arrival = fmt::format("bursty:on={:.4g},off={:.4g},on_s={:.3g},off_s={:.3g}", 3 * rate,
-                            rate / 3, on_s, 3 * on_s);
+    w.arrival = fmt::format("bursty:on={:.4g},off={:.4g},on_s={:.3g},off_s={:.3g}", 2 * rate,
+                            rate / 2, on_s, 2 * on_s);
   }
   return w;
 }
@@ -56,7 +57,8 @@ sim::WorkloadSpec training_workload(const Scale& s, const ScenarioOptions& o, lo
 std::vector<NamedWorkload> eval_workloads(const Scale& s, const ScenarioOptions& o,
                                           const std::vector<std::string>& domains, uint64_t seed,
                                           double dur) {
-  const double cap = s.capacity_rps.front();
+  // Loads between the best tier's capacity (cap) and the fastest tier's (fast).
+  const double cap = s.capacity_rps.front(), fast = s.fastest_rps;
   std::vector<NamedWorkload> out;
   auto add = [&](std::string name, std::string shift, std::string arrival, std::string mix) {
     sim::WorkloadSpec w = base_spec(s, o, seed + 7919 * (out.size() + 1), dur);
@@ -65,16 +67,16 @@ std::vector<NamedWorkload> eval_workloads(const Scale& s, const ScenarioOptions&
     out.push_back({std::move(name), std::move(shift), w});
   };
   add("bursty", "none",
-      fmt::format("bursty:on={:.4g},off={:.4g},on_s=6,off_s=14", 12 * cap, 0.5 * cap), "uniform");
-  add("heavy", "arrival", fmt::format("heavy:rate={:.4g},alpha=1.4,burst=12,spread=2", 3 * cap),
+      fmt::format("bursty:on={:.4g},off={:.4g},on_s=6,off_s=14", 0.9 * fast, 0.3 * cap), "uniform");
+  add("heavy", "arrival", fmt::format("heavy:rate={:.4g},alpha=1.4,burst=12,spread=2", 0.3 * fast),
       "uniform");
   add("diurnal", "arrival",
-      fmt::format("diurnal:min={:.4g},max={:.4g},period={:.4g}", 0.2 * cap, 8 * cap, dur / 2),
+      fmt::format("diurnal:min={:.4g},max={:.4g},period={:.4g}", 0.1 * cap, 0.9 * fast, dur / 2),
       "uniform");
   // Task-mix shift: the first and last domains dominate in turn.
   const std::string a = domains.front(), b = domains.back();
   add("mix-shift", "task-mix",
-      fmt::format("bursty:on={:.4g},off={:.4g},on_s=6,off_s=14", 10 * cap, 0.5 * cap),
+      fmt::format("bursty:on={:.4g},off={:.4g},on_s=6,off_s=14", 0.8 * fast, 0.3 * cap),
       fmt::format("{}=6,{}=1|{}=1,{}=6@{:.4g}", a, b, a, b, dur / 2));
   return out;
 }

@@ -1,8 +1,8 @@
 // Workload scenarios for training and evaluating the router, scaled to a
-// Profile: rates are multiples of the best tier's capacity (requests/s it
-// sustains alone with every slot busy), deadlines multiples of its unloaded
-// latency. Training sees Poisson and on/off bursty arrivals with a uniform
-// task mix; evaluation holds out seeds and adds what training never sees:
+// Profile: rates are multiples of the best tier's or of the fastest tier's
+// capacity (requests/s a tier sustains alone with every slot busy), deadlines
+// multiples of the best tier's unloaded latency. Training sees Poisson and on/off bursty arrivals
+// with a uniform task mix; evaluation holds out seeds and adds what training never sees:
 // heavy-tailed bursts and diurnal waves (arrival-pattern shift) and a task
 // mix that changes mid-run (task-mix shift).
 // Thread safety: pure functions.
@@ -19,6 +19,7 @@ namespace tandem::router {
 struct Scale {
   double mean_prompt = 64, mean_output = 48;
   std::vector<double> capacity_rps;  // per tier, alone, all slots busy
+  double fastest_rps = 0;            // the highest of them
   double unloaded_s = 1;             // best tier, one mean request, empty server
   double deadline_lo_s = 2, deadline_hi_s = 4;
 };
@@ -27,7 +28,8 @@ struct ScenarioOptions {
   loadgen::IntRange prompt_tokens{32, 96};
   loadgen::IntRange max_tokens{32, 64};
   double deadline_lo = 3, deadline_hi = 6;  // x unloaded latency of the best tier
-  double rate_lo = 0.1, rate_hi = 12;       // x capacity of the best tier (training)
+  double rate_lo = 0.1;  // training rates from rate_lo x the best tier's capacity
+  double rate_hi = 1.5;  // to rate_hi x the fastest tier's capacity (log-uniform)
   double episode_s = 60;
 };
 
