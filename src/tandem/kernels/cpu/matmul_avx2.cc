@@ -177,6 +177,7 @@ TANDEM_AVX2 void rows_tiled(const MatView& w, const Activations& a, int64_t n_to
 // ---- float weights -----------------------------------------------------------
 
 struct LoadF32 {
+  static constexpr int64_t kBytes = 4;  // per weight
   static TANDEM_AVX2 __m256 load8(const unsigned char* w, int64_t c) {
     return _mm256_loadu_ps(reinterpret_cast<const float*>(w) + c);
   }
@@ -185,6 +186,7 @@ struct LoadF32 {
   }
 };
 struct LoadF16 {
+  static constexpr int64_t kBytes = 2;  // per weight
   static TANDEM_AVX2 __m256 load8(const unsigned char* w, int64_t c) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * c)));
   }
@@ -193,6 +195,7 @@ struct LoadF16 {
   }
 };
 struct LoadBF16 {
+  static constexpr int64_t kBytes = 2;  // per weight
   static TANDEM_AVX2 __m256 load8(const unsigned char* w, int64_t c) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * c));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -236,6 +239,35 @@ struct FloatRow {
       for (int u = 1; u < U; ++u) s = _mm256_add_ps(s, acc[u][i]);
       float r = hsum(s);
       for (int64_t cc = c; cc < n; ++cc) r += L::load1(w, cc) * x[i][cc];
+      res[i] = r;
+    }
+  }
+
+  // Decode: four consecutive rows (stride rb bytes) against token t. The
+  // activation vector is loaded once for the four rows, and a later group's rows
+  // are prefetched into L2 spread over this group's loop (as for Q8_0: four short
+  // streams are too short for the hardware prefetcher to ramp up).
+  static TANDEM_AVX2 void rows4(const unsigned char* wr, int64_t rb, const Activations& a,
+                                int64_t t, float* res) {
+    const int64_t n = a.cols;
+    const float* x = a.f32 + t * n;
+    const unsigned char* next = wr + group_prefetch_offset(rb);
+    __m256 acc[4][2];
+    for (int i = 0; i < 4; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 16 <= n; c += 16) {
+      for (int i = 0; i < 4; ++i)
+        _mm_prefetch(reinterpret_cast<const char*>(next + i * rb + c * L::kBytes), _MM_HINT_T1);
+      const __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        acc[i][0] = _mm256_fmadd_ps(L::load8(wr + i * rb, c), x0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(L::load8(wr + i * rb, c + 8), x1, acc[i][1]);
+      }
+    }
+    for (int i = 0; i < 4; ++i) {
+      float r = hsum(_mm256_add_ps(acc[i][0], acc[i][1]));
+      for (int64_t cc = c; cc < n; ++cc) r += L::load1(wr + i * rb, cc) * x[cc];
       res[i] = r;
     }
   }
