@@ -24,6 +24,8 @@ TrainOptions fast_options() {
   o.target_sync = 100;
   o.lr = 3e-3;
   o.eps_fraction = 0.5;
+  o.gamma = 0.5;
+  o.miss_penalty = -1;
   return o;
 }
 

@@ -24,6 +24,7 @@ FeatureLayout layout() {
   l.domains = {"code", "prose"};
   l.tiers = {"big", "little"};
   l.slots = 8;
+  l.costs = {{0.02, 0.004, 0.001}, {0.002, 0.0004, 0.0001}};
   return l;
 }
 
@@ -107,9 +108,9 @@ TEST(PolicyFile, CorruptOrMismatchedFilesAreRefused) {
   write(s);
   expect_error([&] { load_policy(path); }, "version 9 is not supported");
   s = good;
-  s.replace(s.find("\"v1\""), 4, "\"v0\"");
+  s.replace(s.find("\"v2\""), 4, "\"v1\"");
   write(s);
-  expect_error([&] { load_policy(path); }, "feature layout 'v0'");
+  expect_error([&] { load_policy(path); }, "feature layout 'v1'");
   // Net sizes that do not fit the layout (a domain removed from the header).
   s = good;
   s.replace(s.find("\"prose\""), 7, "");
@@ -119,6 +120,46 @@ TEST(PolicyFile, CorruptOrMismatchedFilesAreRefused) {
   expect_error([&] { load_policy(temp_path("missing.json")); }, "cannot open");
   expect_error([&] { serve::make_policy("learned:", specs({"big"})); }, "give the policy file");
   std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace tandem::router
+
+namespace tandem::router {
+namespace {
+
+TEST(Features, LatencyEstimateGrowsWithLoadAndTierCost) {
+  FeatureLayout l = layout();
+  serve::RequestFeatures f;
+  f.task = "code";
+  f.prompt_tokens = 50;
+  f.max_tokens = 40;
+  f.deadline_s = 2;
+  serve::LoadState idle;
+  idle.tiers.resize(2);
+  idle.free_slots = 8;
+  const Vec a = l.encode(f, idle);
+  ASSERT_EQ(a.size(), l.size());
+  const int est0 = l.size() - 2;  // the last two: estimates for big, little
+  EXPECT_DOUBLE_EQ(a(0), 1.0);    // one-hot "code"
+  EXPECT_DOUBLE_EQ(a(1), 0.0);
+  EXPECT_NEAR(a(est0), (50 * 0.001 + 40 * 0.02) / 2, 1e-12);
+  EXPECT_NEAR(a(est0 + 1), (50 * 0.0001 + 40 * 0.002) / 2, 1e-12);
+  serve::LoadState busy = idle;
+  busy.tiers[0].running = 8;
+  busy.tiers[0].inflight_tokens = 300;
+  busy.tiers[0].queued = 4;
+  busy.tiers[0].queued_tokens = 400;
+  busy.running = 8;
+  busy.queued = 4;
+  busy.free_slots = 0;
+  const Vec b = l.encode(f, busy);
+  EXPECT_GT(b(est0), a(est0));
+  EXPECT_GT(b(est0 + 1), a(est0 + 1));
+  EXPECT_LE(b(est0), 4.0);  // capped
+  f.deadline_s = std::numeric_limits<double>::infinity();
+  const Vec c = l.encode(f, idle);
+  EXPECT_NEAR(c(est0), (50 * 0.001 + 40 * 0.02) / 10, 1e-12);  // over 10 s without a deadline
 }
 
 }  // namespace

@@ -201,7 +201,10 @@ TrainResult train(const sim::Profile& profile, const TrainOptions& o, const Scen
   if (o.episodes <= 0) fail("train: episodes must be positive");
   FeatureLayout layout;
   layout.domains = profile.domains;
-  for (const sim::TierProfile& t : profile.tiers) layout.tiers.push_back(t.name);
+  for (const sim::TierProfile& t : profile.tiers) {
+    layout.tiers.push_back(t.name);
+    layout.costs.push_back({t.step_base_s, t.step_per_seq_s, t.prefill_token_s});
+  }
   layout.slots = o.sim.slots;
   layout.reject = o.reject;
   Agent agent(profile, o, layout);

@@ -31,18 +31,18 @@
 namespace tandem::router {
 
 struct TrainOptions {
-  int episodes = 200;
+  int episodes = 800;
   uint64_t seed = 1;
   int hidden1 = 64, hidden2 = 64;
-  double lr = 1e-3;
-  double gamma = 0.5;
+  double lr = 3e-4;
+  double gamma = 0.8;
   int batch = 64;
   int replay = 50000;
   int warmup = 500;
   int train_every = 2;
   int target_sync = 500;
   double eps_start = 1.0, eps_end = 0.05, eps_fraction = 0.6;
-  double miss_penalty = -1.0;
+  double miss_penalty = -5.0;
   double reject_reward = -0.2;
   bool reject = false;  // offer "reject now" as an action
   sim::SimOptions sim;

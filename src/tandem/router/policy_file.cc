@@ -31,6 +31,26 @@ void FeatureLayout::encode(const serve::RequestFeatures& f, const serve::LoadSta
   out[k++] = dl ? f.deadline_s / 10 : 0.0;
   out[k++] = static_cast<double>(f.prompt_tokens) / 256;
   out[k++] = static_cast<double>(f.max_tokens) / 256;
+  // Estimated latency per tier (see the header).
+  const size_t nt = tiers.size();
+  int64_t backlog = 0;
+  for (size_t u = 0; u < nt && u < load.tiers.size(); ++u)
+    backlog += load.tiers[u].inflight_tokens + load.tiers[u].queued_tokens;
+  const bool wait = load.free_slots <= load.queued;
+  for (size_t t = 0; t < nt; ++t) {
+    double est = 0;
+    if (costs.size() == nt) {
+      double it = 0;
+      for (size_t u = 0; u < nt; ++u) {
+        const int64_t n = (u < load.tiers.size() ? load.tiers[u].running : 0) + (u == t ? 1 : 0);
+        if (n > 0) it += costs[u].base_s + costs[u].per_seq_s * static_cast<double>(n - 1);
+      }
+      est = (wait ? static_cast<double>(backlog) / s * it : 0.0) +
+            static_cast<double>(f.prompt_tokens) * costs[t].prefill_token_s +
+            static_cast<double>(f.max_tokens) * it;
+    }
+    out[k++] = std::min(4.0, est / (dl ? f.deadline_s : 10.0));
+  }
 }
 
 Vec FeatureLayout::encode(const serve::RequestFeatures& f, const serve::LoadState& load) const {
@@ -81,11 +101,11 @@ void save_policy(const std::string& path, const FeatureLayout& layout, const Mlp
   nlohmann::ordered_json j;
   j["format"] = "tandem-router-policy";
   j["version"] = 1;
-  j["features"] = {{"layout", "v1"},
-                   {"domains", layout.domains},
-                   {"tiers", layout.tiers},
-                   {"slots", layout.slots},
-                   {"reject", layout.reject}};
+  nlohmann::ordered_json costs = nlohmann::ordered_json::array();
+  for (const TierCost& c : layout.costs)
+    costs.push_back({c.base_s, c.per_seq_s, c.prefill_token_s});
+  j["features"] = {{"layout", "v2"},        {"domains", layout.domains}, {"tiers", layout.tiers},
+                   {"slots", layout.slots}, {"reject", layout.reject},   {"costs", costs}};
   const auto sz = net.sizes();
   nlohmann::ordered_json jn;
   jn["sizes"] = {sz[0], sz[1], sz[2], sz[3]};
@@ -125,13 +145,24 @@ std::unique_ptr<LearnedPolicy> parse_policy(const std::string& text, const std::
   std::string sum;
   try {
     const auto& jf = j.at("features");
-    if (jf.at("layout").get<std::string>() != "v1")
-      fail("{}: feature layout '{}' is not supported (this build computes 'v1')", origin,
-           jf.at("layout").get<std::string>());
+    if (jf.at("layout").get<std::string>() != "v2")
+      fail(
+          "{}: feature layout '{}' is not supported (this build computes 'v2'; retrain with "
+          "`tandem router train`)",
+          origin, jf.at("layout").get<std::string>());
     layout.domains = jf.at("domains").get<std::vector<std::string>>();
     layout.tiers = jf.at("tiers").get<std::vector<std::string>>();
     layout.slots = jf.at("slots").get<int>();
     layout.reject = jf.at("reject").get<bool>();
+    for (const auto& c : jf.at("costs")) {
+      const auto v = c.get<std::vector<double>>();
+      if (v.size() != 3 || !std::isfinite(v[0]) || !std::isfinite(v[1]) || !std::isfinite(v[2]))
+        fail("{}: features.costs entries must be [base_s, per_seq_s, prefill_token_s]", origin);
+      layout.costs.push_back({v[0], v[1], v[2]});
+    }
+    if (!layout.costs.empty() && layout.costs.size() != layout.tiers.size())
+      fail("{}: features.costs has {} entries for {} tiers", origin, layout.costs.size(),
+           layout.tiers.size());
     const auto sizes = j.at("net").at("sizes").get<std::vector<int>>();
     if (sizes.size() != 4) fail("{}: net.sizes must list 4 layer widths", origin);
     for (int s : sizes)

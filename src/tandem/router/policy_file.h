@@ -1,18 +1,25 @@
 // The learned router as a serve::Policy, its state features, and its file.
 //
-// State features (FeatureLayout::encode, layout "v1"), in this order:
+// State features (FeatureLayout::encode, layout "v2"), in this order:
 //   task one-hot over `domains` (an unknown task: all zero)
 //   per tier: queued / slots, running / slots, queued_tokens / (128 slots),
 //             inflight_tokens / (128 slots)
 //   queued / slots, free_slots / slots, log1p(arrival_rate) / 4
 //   has_deadline, deadline_s / 10 (0 without one)
 //   prompt_tokens / 256, max_tokens / 256
+//   per tier: the request's estimated latency on that tier over its deadline
+//             (over 10 s without one), at most 4 -- from the tier costs the
+//             policy was trained with (the profile's, stored in the file):
+//             iteration = sum over tiers u with sequences (running, plus this
+//             one on t) of base_u + per_seq_u * (n_u - 1); waiting (when no
+//             slot is free) = (inflight + queued tokens) / slots iterations;
+//             latency = waiting + prompt * prefill_t + max_tokens * iteration
 // Actions: 0..tiers-1 = that tier; `reject` adds action `tiers` = kReject.
 //
 // Policy file (JSON, written by save_policy, read by load_policy):
 //   {"format": "tandem-router-policy", "version": 1,
-//    "features": {"layout": "v1", "domains": [...], "tiers": [...], "slots": 8,
-//                 "reject": false},
+//    "features": {"layout": "v2", "domains": [...], "tiers": [...], "slots": 8,
+//                 "reject": false, "costs": [[base_s, per_seq_s, prefill_token_s], ...]},
 //    "net": {"sizes": [in, h1, h2, out], "w": [[row-major w0], [w1], [w2]],
 //            "b": [[b0], [b1], [b2]]},
 //    "checksum": "<FNV-1a 64 of the parameters' bytes, hex>",
@@ -35,13 +42,18 @@
 
 namespace tandem::router {
 
+struct TierCost {
+  double base_s = 0, per_seq_s = 0, prefill_token_s = 0;
+};
+
 struct FeatureLayout {
   std::vector<std::string> domains;
   std::vector<std::string> tiers;
   int slots = 8;
   bool reject = false;
+  std::vector<TierCost> costs;  // per tier; empty: latency estimates are 0
 
-  int size() const { return static_cast<int>(domains.size() + 4 * tiers.size() + 7); }
+  int size() const { return static_cast<int>(domains.size() + 5 * tiers.size() + 7); }
   int actions() const { return static_cast<int>(tiers.size()) + (reject ? 1 : 0); }
   // Writes size() values into `out`.
   void encode(const serve::RequestFeatures& f, const serve::LoadState& load, double* out) const;

@@ -41,6 +41,13 @@ sim::WorkloadSpec base_spec(const Scale& s, const ScenarioOptions& o, uint64_t s
 
 sim::WorkloadSpec training_workload(const Scale& s, const ScenarioOptions& o, loadgen::Rng& rng) {
   sim::WorkloadSpec w = base_spec(s, o, 1000 + rng.below(1u << 30), o.episode_s);
+  // Some episodes without deadlines, and varied output lengths, so that the policy has
+  // seen such requests (the live server gets them) -- evaluation keeps the fixed ranges.
+  if (rng.uniform() < o.no_deadline_share) w.deadline_ms = {0, 0};
+  if (rng.uniform() < 0.3) {
+    const int64_t lo_t = 4 + static_cast<int64_t>(rng.below(60));
+    w.max_tokens = {lo_t, lo_t + static_cast<int64_t>(rng.below(96))};
+  }
   const double lo = o.rate_lo * s.capacity_rps.front(), hi = o.rate_hi * s.fastest_rps;
   const double rate = lo * std::pow(std::max(hi, lo) / lo, rng.uniform());
   if (rng.uniform() < 0.5) {

@@ -4,7 +4,8 @@
 // multiples of the best tier's unloaded latency. Training sees Poisson and on/off bursty arrivals
 // with a uniform task mix; evaluation holds out seeds and adds what training never sees:
 // heavy-tailed bursts and diurnal waves (arrival-pattern shift) and a task
-// mix that changes mid-run (task-mix shift).
+// mix that changes mid-run (task-mix shift). Training also varies output
+// lengths and has some episodes without deadlines.
 // Thread safety: pure functions.
 #pragma once
 
@@ -31,6 +32,7 @@ struct ScenarioOptions {
   double rate_lo = 0.1;  // training rates from rate_lo x the best tier's capacity
   double rate_hi = 1.5;  // to rate_hi x the fastest tier's capacity (log-uniform)
   double episode_s = 60;
+  double no_deadline_share = 0.15;  // training episodes whose requests have no deadline
 };
 
 Scale workload_scale(const sim::Profile& p, const sim::SimOptions& sim, const ScenarioOptions& o);
