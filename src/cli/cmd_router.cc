@@ -131,11 +131,17 @@ void register_router(CLI::App& app, CommonOptions& common) {
     c->add_option("--duration", *duration, "simulated time");
     c->add_option("--deadline-ms", *deadline, "deadline, fixed or lo-hi (0 = none)");
     c->add_option("--seed", w->seed, "workload seed");
+    auto prompt = std::make_shared<std::string>("32-96");
+    auto maxtok = std::make_shared<std::string>("32-64");
+    c->add_option("--prompt-tokens", *prompt, "prompt tokens, fixed or lo-hi");
+    c->add_option("--max-tokens", *maxtok, "output tokens, fixed or lo-hi (a trace's own win)");
     add_sim_flags(c, *flags);
     c->callback([=] {
       const sim::Profile p = sim::load_profile(*profile);
       w->duration_s = loadgen::parse_duration(*duration, "--duration");
       w->deadline_ms = loadgen::IntRange::parse(*deadline, "--deadline-ms");
+      w->prompt_tokens = loadgen::IntRange::parse(*prompt, "--prompt-tokens");
+      w->max_tokens = loadgen::IntRange::parse(*maxtok, "--max-tokens");
       const auto pol = serve::make_policy(*policy, tier_specs(p));
       const auto reqs = sim::make_workload(*w, p.domains);
       const auto m =

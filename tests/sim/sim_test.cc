@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <map>
 
 #include "tandem/base/error.h"
@@ -158,6 +159,34 @@ TEST(Workload, HeavyTailMeanRateAndShiftingMix) {
   for (const SimRequest& r : make_workload(w, d)) EXPECT_EQ(r.domain, r.t < 10 ? 0 : 1);
   EXPECT_THROW(parse_task_mix("c=1", d), Error);
   EXPECT_THROW(parse_task_mix("a=1|b=1", d), Error);
+}
+
+TEST(Workload, TraceFilesKeepTimesDomainsAndSizes) {
+  const std::string path = ::testing::TempDir() + "/tandem_sim_trace.jsonl";
+  {
+    std::ofstream f(path);
+    f << "# comment\n"
+      << R"({"t": 2.5, "domain": "b", "max_tokens": 7, "deadline_ms": 1500})"
+      << "\n"
+      << R"({"t": 0.5, "task": "a", "prompt": "x"})"
+      << "\n"
+      << R"({"t": 99, "domain": "a"})"
+      << "\n";
+  }
+  WorkloadSpec w;
+  w.arrival = "trace:" + path;
+  w.duration_s = 10;
+  w.max_tokens = {40, 40};
+  w.deadline_ms = {0, 0};
+  const auto r = make_workload(w, {"a", "b"});
+  ASSERT_EQ(r.size(), 2u);  // t >= duration dropped
+  EXPECT_EQ(r[0].t, 0.5);
+  EXPECT_EQ(r[0].domain, 0);
+  EXPECT_EQ(r[0].max_tokens, 40);
+  EXPECT_EQ(r[0].deadline_s, 0);
+  EXPECT_EQ(r[1].domain, 1);
+  EXPECT_EQ(r[1].max_tokens, 7);
+  EXPECT_DOUBLE_EQ(r[1].deadline_s, 1.5);
 }
 
 TEST(Profile, JsonRoundTripAndErrors) {

@@ -138,13 +138,19 @@ std::vector<SimRequest> make_workload(const WorkloadSpec& spec,
                                       const std::vector<std::string>& domains) {
   std::vector<double> times;
   std::vector<int> fixed_domain;
+  std::vector<int64_t> trace_max_tokens, trace_deadline_ms;
   if (spec.arrival.rfind("trace:", 0) == 0) {
     const std::string path = spec.arrival.substr(6);
     std::ifstream f(path);
     if (!f) fail("{}: cannot open the trace", path);
     std::string line;
     int lineno = 0;
-    std::vector<std::pair<double, int>> rows;
+    struct Row {
+      double t;
+      int domain;
+      int64_t max_tokens, deadline_ms;  // -1: from the spec
+    };
+    std::vector<Row> rows;
     while (std::getline(f, line)) {
       ++lineno;
       if (line.empty() || line[0] == '#') continue;
@@ -159,13 +165,16 @@ std::vector<SimRequest> make_workload(const WorkloadSpec& spec,
       if (t >= spec.duration_s) continue;
       std::string d = j.value("domain", j.value("task", ""));
       const auto it = std::find(domains.begin(), domains.end(), d);
-      rows.emplace_back(t, it == domains.end() ? -1 : static_cast<int>(it - domains.begin()));
+      rows.push_back({t, it == domains.end() ? -1 : static_cast<int>(it - domains.begin()),
+                      j.value("max_tokens", int64_t{-1}), j.value("deadline_ms", int64_t{-1})});
     }
     std::stable_sort(rows.begin(), rows.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (const auto& [t, d] : rows) {
-      times.push_back(t);
-      fixed_domain.push_back(d);
+                     [](const Row& a, const Row& b) { return a.t < b.t; });
+    for (const Row& r : rows) {
+      times.push_back(r.t);
+      fixed_domain.push_back(r.domain);
+      trace_max_tokens.push_back(r.max_tokens);
+      trace_deadline_ms.push_back(r.deadline_ms);
     }
   } else {
     loadgen::Rng rng(spec.seed, 0);
@@ -195,6 +204,9 @@ std::vector<SimRequest> make_workload(const WorkloadSpec& spec,
     r.prompt_tokens = spec.prompt_tokens.draw(rng);
     r.max_tokens = spec.max_tokens.draw(rng);
     r.deadline_s = static_cast<double>(spec.deadline_ms.draw(rng)) / 1000.0;
+    if (!trace_max_tokens.empty() && trace_max_tokens[i] > 0) r.max_tokens = trace_max_tokens[i];
+    if (!trace_deadline_ms.empty() && trace_deadline_ms[i] >= 0)
+      r.deadline_s = static_cast<double>(trace_deadline_ms[i]) / 1000.0;
     out.push_back(r);
   }
   return out;

@@ -8,8 +8,9 @@
 //       at R/B per second; a burst holds a Pareto(alpha) number of requests with
 //       mean B (alpha > 1, default 1.5; B default 8), spread uniformly over S
 //       seconds (default 1). Long-run mean rate R.
-//   trace:FILE          the "t" (and "domain"/"task") fields of a loadgen trace
-//                       file (sizes still come from the WorkloadSpec).
+//   trace:FILE          a loadgen trace file: "t", "domain"/"task", and where
+//                       present "max_tokens" and "deadline_ms" (prompt sizes
+//                       still come from the WorkloadSpec).
 // Task-mix specs (parse_task_mix), phases separated by '|', each but the first
 // starting at "@T" seconds:
 //   "uniform"                               every domain equally
