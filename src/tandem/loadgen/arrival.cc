@@ -15,28 +15,6 @@ namespace tandem::loadgen {
 
 // ---- Rng --------------------------------------------------------------------
 
-Rng::Rng(uint64_t seed, uint64_t stream) {
-  uint64_t st = seed ^ (stream * 0xD1B54A32D192ED03ull);
-  for (auto& s : s_) s = splitmix64(st);
-}
-
-uint64_t Rng::next() {
-  auto rotl = [](uint64_t x, int k) { return (x << k) | (x >> (64 - k)); };
-  const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-  const uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = rotl(s_[3], 45);
-  return result;
-}
-
-double Rng::uniform() {
-  return static_cast<double>(next() >> 11) * 0x1.0p-53;
-}
-
 double Rng::exponential(double rate) {
   return -std::log1p(-uniform()) / rate;  // 1 - u in (0, 1]: never log(0)
 }

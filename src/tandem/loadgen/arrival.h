@@ -46,19 +46,17 @@
 #include <string_view>
 #include <vector>
 
+#include "tandem/base/random.h"
+
 namespace tandem::loadgen {
 
 // Small, fast, portable PRNG (xoshiro256**). Same seed and stream → same sequence.
-class Rng {
+class Rng : public Xoshiro256 {
  public:
-  explicit Rng(uint64_t seed, uint64_t stream = 0);
-  uint64_t next();
-  double uniform();                 // in [0, 1)
+  explicit Rng(uint64_t seed, uint64_t stream = 0)
+      : Xoshiro256(seed ^ (stream * 0xD1B54A32D192ED03ull)) {}
   double exponential(double rate);  // mean 1/rate; rate > 0
   uint64_t below(uint64_t n);       // uniform integer in [0, n); n > 0
-
- private:
-  uint64_t s_[4];
 };
 
 class ArrivalProcess {

@@ -20,32 +20,6 @@ void SamplingParams::validate() const {
   if (repeat_last_n < 0) fail("repeat-last-n must be >= 0, got {}", repeat_last_n);
 }
 
-namespace {
-uint64_t rotl(uint64_t x, int k) {
-  return (x << k) | (x >> (64 - k));
-}
-}  // namespace
-
-Rng::Rng(uint64_t seed) {
-  for (uint64_t& s : s_) s = splitmix64(seed);
-}
-
-uint64_t Rng::next() {
-  const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-  const uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = rotl(s_[3], 45);
-  return result;
-}
-
-double Rng::uniform() {
-  return static_cast<double>(next() >> 11) * 0x1.0p-53;
-}
-
 int32_t argmax(std::span<const float> logits) {
   TANDEM_CHECK(!logits.empty(), "argmax of no logits");
   return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());

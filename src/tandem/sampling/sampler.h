@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "tandem/base/random.h"
+
 namespace tandem {
 
 struct SamplingParams {
@@ -41,15 +43,7 @@ struct SamplingParams {
 };
 
 // A small, fast, reproducible RNG (xoshiro256** seeded through SplitMix64).
-class Rng {
- public:
-  explicit Rng(uint64_t seed);
-  uint64_t next();
-  double uniform();  // [0, 1) with 53 random bits
-
- private:
-  uint64_t s_[4];
-};
+using Rng = Xoshiro256;
 
 class Sampler {
  public:
