@@ -1,0 +1,81 @@
+// `tandem router` end to end: train a tiny policy on the recorded demo profile,
+// evaluate it, simulate with it, and check that a mismatched policy is refused.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+
+struct CliRun {
+  int status = -1;
+  std::string out;
+};
+
+CliRun run(const std::string& args) {
+  const std::string cmd = fmt::format("'{}' {} 2>&1", TANDEM_BINARY, args);
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+  r.status = pclose(p);
+  return r;
+}
+
+TEST(RouterCli, TrainEvalSim) {
+  const std::string src = TANDEM_SOURCE_DIR;
+  const std::string profile = src + "/bench/results/router_profile_demo.json";
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tandem_router_cli_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string pol = (dir / "p.json").string(), curve = (dir / "c.json").string(),
+                    rep = (dir / "e.json").string();
+  CliRun r =
+      run(fmt::format("router train --profile '{}' --out '{}' --episodes 3 --episode-s 20 "
+                      "--curve '{}'",
+                      profile, pol, curve));
+  ASSERT_EQ(r.status, 0) << r.out;
+  nlohmann::json c = nlohmann::json::parse(std::ifstream(curve));
+  EXPECT_EQ(c["curve"].size(), 3u);
+
+  r = run(fmt::format("router eval --profile '{}' --policy 'learned:{}' --duration 20 --json '{}'",
+                      profile, pol, rep));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("fixed:economy"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("learned:"), std::string::npos) << r.out;
+  nlohmann::json e = nlohmann::json::parse(std::ifstream(rep));
+  EXPECT_EQ(e["policies"].size(), 6u);  // 4 fixed, the queue heuristic, the learned one
+  EXPECT_EQ(e["cells"].size(), 6u * 4u);
+
+  r =
+      run(fmt::format("router sim --profile '{}' --policy 'learned:{}' --arrival heavy:rate=3 "
+                      "--duration 20s --deadline-ms 2000",
+                      profile, pol));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("availability"), std::string::npos) << r.out;
+
+  // A profile with other tier names: the policy is refused, naming both lists.
+  std::string text;
+  {
+    std::ifstream f(profile);
+    text.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  const size_t at = text.find("\"economy\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 9, "\"cheap\"");
+  const std::string other = (dir / "other.json").string();
+  std::ofstream(other) << text;
+  r = run(fmt::format("router sim --profile '{}' --policy 'learned:{}'", other, pol));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("trained for tiers [quality, balanced, fast, economy]"), std::string::npos)
+      << r.out;
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
