@@ -79,8 +79,7 @@ std::unique_ptr<Policy> make_policy(std::string_view spec, const std::vector<Tie
     if (arg.empty()) fail("policy '{}': give the policy file, e.g. learned:router.json", spec);
     return router::make_learned_policy(std::string(arg), tiers);
   }
-  fail("unknown policy '{}' (expected fixed:<tier>, queue:<n1>,<n2>,... or learned:<file>)",
-       spec);
+  fail("unknown policy '{}' (expected fixed:<tier>, queue:<n1>,<n2>,... or learned:<file>)", spec);
 }
 
 }  // namespace tandem::serve

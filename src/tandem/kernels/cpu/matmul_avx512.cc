@@ -10,6 +10,8 @@
 
 namespace tandem::kernels::detail {
 
-const MatmulTable& avx512_matmul_table() { return avx2_matmul_table(); }
+const MatmulTable& avx512_matmul_table() {
+  return avx2_matmul_table();
+}
 
 }  // namespace tandem::kernels::detail
