@@ -19,33 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "tandem/base/thread_pool.h"
 #include "tandem/base/timer.h"
 #include "tandem/kernels/cpu/isa.h"
 #include "tandem/model/model.h"
 
 namespace {
-
-// /proc/loadavg at the end of the run: other processes on the same cores inflate
-// absolute times (ratios inside one run are the robust figures).
-std::string loadavg() {
-  std::ifstream f("/proc/loadavg");
-  std::string s;
-  std::getline(f, s);
-  return s;
-}
-
-std::vector<int> parse_list(const std::string& s) {
-  std::vector<int> v;
-  size_t p = 0;
-  while (p < s.size()) {
-    const size_t q = s.find(',', p);
-    v.push_back(std::atoi(s.substr(p, q - p).c_str()));
-    if (q == std::string::npos) break;
-    p = q + 1;
-  }
-  return v;
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -78,7 +58,7 @@ int main(int argc, char** argv) {
     else if (a == "-r")
       reps = std::atoi(next().c_str());
     else if (a == "-n")
-      ns = parse_list(next());
+      ns = tandem::bench::parse_int_list(next());
     else if (a == "--json")
       json_path = next();
     else {
@@ -152,7 +132,7 @@ int main(int argc, char** argv) {
                         {"context_tokens", ctx},
                         {"repetitions", reps},
                         {"isa", std::string(kernels::isa_name(kernels::active_isa()))},
-                        {"loadavg_at_end", loadavg()},
+                        {"loadavg_at_end", tandem::bench::loadavg()},
                         {"results", res}};
     std::ofstream(json_path) << j.dump(2) << "\n";
   }

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "tandem/base/thread_pool.h"
 #include "tandem/base/timer.h"
 #include "tandem/kernels/cpu/isa.h"
@@ -28,15 +29,6 @@
 #include "tandem/tensor/quantize.h"
 
 namespace {
-
-// /proc/loadavg at the end of the run: other processes on the same cores inflate
-// absolute times (ratios inside one run are the robust figures).
-std::string loadavg() {
-  std::ifstream f("/proc/loadavg");
-  std::string s;
-  std::getline(f, s);
-  return s;
-}
 
 using namespace tandem;
 
@@ -170,7 +162,7 @@ int main(int argc, char** argv) {
                         {"repetitions", reps},
                         {"shape", "llama-3.2-1b layer: q/k/v, o, gate/up, down"},
                         {"isa", std::string(kernels::isa_name(kernels::active_isa()))},
-                        {"loadavg_at_end", loadavg()},
+                        {"loadavg_at_end", tandem::bench::loadavg()},
                         {"types", all}};
     std::ofstream(json_path) << j.dump(2) << "\n";
   }

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "tandem/base/error.h"
 #include "tandem/serve/engine.h"
 #include "tandem/serve/server.h"
@@ -41,12 +42,7 @@ int main(int argc, char** argv) {
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--concurrency") {
-      levels.clear();
-      for (size_t p = 0; p < v.size();) {
-        const size_t e = std::min(v.find(',', p), v.size());
-        levels.push_back(std::stoi(v.substr(p, e - p)));
-        p = e + 1;
-      }
+      levels = tandem::bench::parse_int_list(v);
     } else if (a == "-n") {
       n_tokens = std::stoll(v);
     } else if (a == "-t") {

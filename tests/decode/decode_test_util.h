@@ -7,24 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "sanitizer.h"
 #include "tandem/base/thread_pool.h"
 #include "tandem/decode/driver.h"
 #include "tandem/decode/strategy.h"
 #include "tandem/model/model.h"
 
 namespace tandem::testing {
-
-#if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool kSanitized = true;
-#else
-inline constexpr bool kSanitized = false;
-#endif
-#else
-inline constexpr bool kSanitized = false;
-#endif
 
 std::string source_path(const std::string& rel);
 ThreadPool& test_pool();

@@ -14,18 +14,13 @@
 #include <mutex>
 #include <thread>
 
+#include "sanitizer.h"
 #include "serve/serve_test_util.h"
 
 namespace tandem::testing {
 namespace {
 
 using nlohmann::json;
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
 
 int64_t rss_kib() {
   std::ifstream in("/proc/self/status");

@@ -37,6 +37,7 @@ struct Engine::Pending {
   GenerationParams params;
   std::shared_ptr<RequestStream> stream;
   int tier;
+  int64_t cost;  // prompt + max_tokens (clipped to the context): its share of the queue
 };
 
 // A request in the engine: its decode strategy, its slot and its text so far.
@@ -229,7 +230,7 @@ Admission Engine::submit(GenerationParams p) {
                     options_.max_queued_tokens),
         "", static_cast<int>(estimated_wait_s_locked())});
   auto stream = std::make_shared<RequestStream>(p.id, config_.tiers[tier].name);
-  queue_.push_back(std::make_unique<Pending>(Pending{std::move(p), stream, tier}));
+  queue_.push_back(std::make_unique<Pending>(Pending{std::move(p), stream, tier, cost}));
   queued_tokens_ += cost;
   ++tier_queued_[tier];
   tier_queued_tokens_[tier] += cost;
@@ -260,7 +261,7 @@ void Engine::admit_locked(Clock::time_point now) {
   for (auto it = queue_.begin(); it != queue_.end();) {
     Pending& q = **it;
     const int64_t prompt = static_cast<int64_t>(q.params.prompt.size());
-    const int64_t cost = prompt + std::min<int64_t>(q.params.max_tokens, n_ctx_ - prompt);
+    const int64_t cost = q.cost;
     bool drop = q.stream->cancelled();
     if (!drop && q.params.deadline_s > 0) {
       const double waited = seconds_between(q.params.arrival, now);
