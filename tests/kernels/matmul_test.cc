@@ -12,12 +12,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "tandem/base/error.h"
 #include "tandem/kernels/cpu/isa.h"
 #include "tandem/kernels/cpu/matmul.h"
+#include "tandem/kernels/cpu/packed.h"
 #include "tandem/tensor/quantize.h"
 
 namespace tandem::kernels {
@@ -62,11 +64,11 @@ int64_t act_block(DType t) {
   return 0;
 }
 
-std::vector<float> run(Isa isa, const Weights& w, const std::vector<float>& x, int64_t nt,
+std::vector<float> run(Isa isa, const MatView& w, const std::vector<float>& x, int64_t nt,
                        ThreadPool& pool) {
   set_isa(isa);
   std::vector<float> out(nt * w.rows, NAN);
-  matmul(w.view(), x.data(), nt, out.data(), pool);
+  matmul(w, x.data(), nt, out.data(), pool);
   return out;
 }
 
@@ -85,13 +87,15 @@ class MatmulIsa : public ::testing::TestWithParam<Isa> {
 };
 
 // Checks one product against the scalar table (tight) and matmul_reference
-// (activation-quantisation bound); see the tolerances at the top.
-void check_product(Isa isa, const Weights& w, int64_t nt, std::mt19937& rng, ThreadPool& pool) {
+// (activation-quantisation bound); see the tolerances at the top. `tested` is the
+// view under test: w's own, or a packed copy of it (the references use w's).
+void check_product(Isa isa, const Weights& w, int64_t nt, std::mt19937& rng, ThreadPool& pool,
+                   const MatView* tested = nullptr) {
   const DType t = w.type;
   const int64_t rows = w.rows, cols = w.cols;
   const std::vector<float> x = make_input(nt * cols, rng);
-  const std::vector<float> simd = run(isa, w, x, nt, pool);
-  const std::vector<float> scalar = run(Isa::kScalar, w, x, nt, pool);
+  const std::vector<float> simd = run(isa, tested ? *tested : w.view(), x, nt, pool);
+  const std::vector<float> scalar = run(Isa::kScalar, w.view(), x, nt, pool);
   std::vector<float> ref(nt * rows);
   matmul_reference(w.view(), x.data(), nt, ref.data());
   const int64_t ab = act_block(t);
@@ -209,6 +213,49 @@ TEST_P(MatmulIsa, MultiEqualsSeparateAndThreadCountsAgree) {
   }
 }
 
+// The packed Q4_0x4 layout against the row-major scalar kernel and the
+// reference: row groups (1 to 33 of them), block pairs, every token-group remainder.
+TEST_P(MatmulIsa, PackedQ4_0MatchesRowMajor) {
+  std::mt19937 rng(4242);
+  ThreadPool pool(2);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int64_t rows = 4 * std::uniform_int_distribution<int64_t>(1, 33)(rng);
+    const int64_t cols = 64 * std::uniform_int_distribution<int64_t>(1, 6)(rng);
+    const int64_t nt = trial < 20 ? 1 + trial % 10 : 1 + trial;
+    const Weights w = make_weights(DType::Q4_0, rows, cols, rng);
+    ASSERT_TRUE(packable(w.view()));
+    const PackedMatrix pk = pack_matrix(w.view());
+    ASSERT_EQ(pk.view.layout, Layout::kQ4_0x4);
+    check_product(GetParam(), w, nt, rng, pool, &pk.view);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// Packed and row-major inputs in one matmul_multi call; results independent of threads.
+TEST_P(MatmulIsa, PackedInMultiAndThreadCountsAgree) {
+  std::mt19937 rng(8);
+  const int64_t cols = 256, nt = 7;
+  const std::vector<float> x = make_input(nt * cols, rng);
+  const Weights a = make_weights(DType::Q4_0, 36, cols, rng);
+  const Weights b = make_weights(DType::Q8_0, 10, cols, rng);
+  const PackedMatrix pa = pack_matrix(a.view());
+  set_isa(GetParam());
+  std::vector<float> first;
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<float> oa(nt * 36), ob(nt * 10), sa(nt * 36), sb(nt * 10);
+    const MatView ws[] = {pa.view, b.view()};
+    float* const outs[] = {oa.data(), ob.data()};
+    matmul_multi(ws, x.data(), nt, outs, pool);
+    matmul(pa.view, x.data(), nt, sa.data(), pool);
+    matmul(b.view(), x.data(), nt, sb.data(), pool);
+    EXPECT_EQ(oa, sa);
+    EXPECT_EQ(ob, sb);
+    if (first.empty()) first = oa;
+    EXPECT_EQ(oa, first) << threads << " threads";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, MatmulIsa,
                          ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
@@ -223,6 +270,38 @@ TEST(Matmul, RejectsBadShapesAndTypes) {
   const MatView ws[] = {{DType::F32, buf.data(), 1, 32}, {DType::F32, buf.data(), 1, 64}};
   float* const outs[] = {out.data(), out.data()};
   EXPECT_THROW(matmul_multi(ws, x.data(), 1, outs, pool), Error);
+  // The packed layout needs Q4_0 with rows % 4 == 0 and cols % 64 == 0.
+  MatView bad{DType::Q4_0, buf.data(), 6, 64, Layout::kQ4_0x4};
+  EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
+  bad = {DType::Q8_0, buf.data(), 4, 64, Layout::kQ4_0x4};
+  EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
+}
+
+TEST(Packed, RoundTripsEveryBlockAndRefusesWhatItCannotPack) {
+  std::mt19937 rng(3);
+  const Weights w = make_weights(DType::Q4_0, 12, 192, rng);
+  const PackedMatrix pk = pack_matrix(w.view());
+  const int64_t rb = row_bytes(DType::Q4_0, w.cols);
+  for (int64_t r = 0; r < w.rows; ++r) {
+    for (int64_t b = 0; b < w.cols / 32; ++b) {
+      const BlockQ4_0 got = packed_block_q4_0(pk.view, r, b);
+      const auto& want = reinterpret_cast<const BlockQ4_0*>(w.bytes.data() + r * rb)[b];
+      ASSERT_EQ(got.d, want.d) << r << " " << b;
+      ASSERT_EQ(0, std::memcmp(got.qs, want.qs, 16)) << r << " " << b;
+    }
+    std::vector<float> row(w.cols);
+    dequantize_matrix_row(pk.view, r, row.data());
+    EXPECT_EQ(row,
+              std::vector<float>(w.deq.begin() + r * w.cols, w.deq.begin() + (r + 1) * w.cols));
+  }
+  const Weights q8 = make_weights(DType::Q8_0, 4, 64, rng);
+  const Weights odd_rows = make_weights(DType::Q4_0, 6, 64, rng);
+  const Weights odd_cols = make_weights(DType::Q4_0, 4, 96, rng);
+  for (const Weights* bad : {&q8, &odd_rows, &odd_cols}) {
+    EXPECT_FALSE(packable(bad->view()));
+    EXPECT_THROW(pack_matrix(bad->view()), Error);
+  }
+  EXPECT_FALSE(packable(pk.view));  // already packed
 }
 
 }  // namespace

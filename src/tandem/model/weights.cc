@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <string>
 
 #include "tandem/base/error.h"
@@ -57,6 +61,16 @@ class Binder {
   const ModelConfig& c_;
 };
 
+// The file pages of a matrix that now lives repacked are not needed any more:
+// drop them from this process (they stay in the page cache, re-read on touch).
+void release_pages(const void* data, int64_t bytes) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const auto end =
+      (reinterpret_cast<uintptr_t>(data) + static_cast<uintptr_t>(bytes)) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace
 
 Weights Weights::bind(const gguf::File& f, const ModelConfig& c) {
@@ -97,7 +111,23 @@ Weights Weights::bind(const gguf::File& f, const ModelConfig& c) {
     l.w_up = b.matrix(n("ffn_up.weight"), c.ffn_dim, c.dim, ffn);
     l.w_down = b.matrix(n("ffn_down.weight"), c.dim, c.ffn_dim, ffn);
   }
+  w.pack_matrices();
   return w;
+}
+
+void Weights::pack_matrices() {
+  if (!kernels::packing_enabled()) return;
+  auto pack = [this](kernels::MatView& m, bool release) {
+    if (!kernels::packable(m)) return;
+    kernels::PackedMatrix p = kernels::pack_matrix(m);
+    if (release) release_pages(m.data, m.rows * row_bytes(m.type, m.cols));
+    m = p.view;
+    packed.push_back(std::move(p));
+  };
+  for (LayerWeights& l : layers)
+    for (kernels::MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+      pack(*m, true);
+  pack(output, !tied_output);  // a tied output's rows stay the embedding table
 }
 
 int64_t Weights::bytes_per_token() const {

@@ -4,8 +4,11 @@
 // presence, rank, shape and dtype, and reports the first problem by tensor name
 // and shape ("model.gguf: tensor 'blk.3.attn_k.weight' has shape 2048x2048,
 // expected 2048x512 (n_head_kv=8, head_dim=64)"). Matrices stay in the mapping
-// (no copy: the gguf::File must outlive the Weights); 1-D tensors (norms,
-// biases) are converted to owned f32 vectors. Shape comments use GGUF order
+// (no copy: the gguf::File must outlive the Weights), except Q4_0 matrices, which
+// are repacked once into owned kernel layouts (kernels/cpu/packed.h: same bytes,
+// faster decode; the file's pages are then released; the tied output keeps the
+// embedding in the file for row lookups); 1-D tensors (norms, biases) are
+// converted to owned f32 vectors. Shape comments use GGUF order
 // reversed into (rows, cols): a matrix (rows, cols) has `rows` rows of `cols`
 // elements and computes y = W x with x of length cols.
 // Thread safety: immutable after bind(); share freely between threads.
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "tandem/kernels/cpu/matmul.h"
+#include "tandem/kernels/cpu/packed.h"
 #include "tandem/model/config.h"
 
 namespace tandem {
@@ -40,11 +44,15 @@ struct Weights {
   std::vector<float> output_norm;  // (dim)
   kernels::MatView output;         // (n_vocab, dim); the same view as token_embd when tied
   bool tied_output = false;
-  std::vector<LayerWeights> layers;  // (n_layer)
+  std::vector<LayerWeights> layers;           // (n_layer)
+  std::vector<kernels::PackedMatrix> packed;  // storage of the repacked views above
 
   static Weights bind(const gguf::File& file, const ModelConfig& config);
   // Bytes of weights one decode step reads: every matrix, the norms, one embedding row.
   int64_t bytes_per_token() const;
+
+ private:
+  void pack_matrices();
 };
 
 }  // namespace tandem

@@ -9,6 +9,7 @@
 
 #include "tandem/base/error.h"
 #include "tandem/kernels/cpu/matmul_internal.h"
+#include "tandem/kernels/cpu/packed.h"
 #include "tandem/tensor/quantize.h"
 
 namespace tandem::kernels {
@@ -31,8 +32,9 @@ const MatmulTable& table_for(Isa isa) {
   return detail::scalar_matmul_table();
 }
 
-RowsFn rows_fn(const MatmulTable& t, DType type) {
-  switch (type) {
+RowsFn rows_fn(const MatmulTable& t, const MatView& w) {
+  if (w.layout == Layout::kQ4_0x4) return t.q4_0x4;
+  switch (w.type) {
     case DType::F32:
       return t.f32;
     case DType::F16:
@@ -78,6 +80,9 @@ void validate(const MatView& w, int64_t cols) {
     fail("matmul: {} weight has {} columns, not a positive multiple of its block size {}",
          info->name, w.cols, info->block_elems);
   if (w.rows < 0) fail("matmul: negative row count {}", w.rows);
+  if (w.layout == Layout::kQ4_0x4 && (w.type != DType::Q4_0 || w.rows % 4 || w.cols % 64))
+    fail("matmul: a {} x {} {} view cannot have the Q4_0x4 layout (Q4_0, rows % 4, cols % 64)",
+         w.rows, w.cols, info->name);
 }
 
 }  // namespace
@@ -87,11 +92,12 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   TANDEM_CHECK(ws.size() == outs.size(), "{} weights but {} outputs", ws.size(), outs.size());
   if (ws.empty() || n_tokens <= 0) return;
   const int64_t cols = ws[0].cols;
-  bool need_q8_0 = false, need_q8_k = false;
+  bool need_q8_0 = false, need_q8_k = false, need_x4 = false;
   for (const MatView& w : ws) {
     validate(w, cols);
     need_q8_0 |= w.type == DType::Q8_0 || w.type == DType::Q4_0;
     need_q8_k |= w.type == DType::Q4_K || w.type == DType::Q6_K;
+    need_x4 |= w.layout == Layout::kQ4_0x4;
   }
   const MatmulTable& table = table_for(active_isa());
 
@@ -107,8 +113,9 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   const int64_t f4_bytes = align64(groups * kTokenTile * nb32 * int64_t{sizeof(float)});
   const int64_t x4_bytes = align64(groups * kTokenTile * nb32 * kQK);
   const int64_t q8_k_bytes = align64(n_tokens * nb256 * int64_t{sizeof(BlockQ8_K)});
+  const int64_t pair_bytes = align64(n_tokens * (cols / 64) * 8 * 4);  // one of dx, off
   const int64_t total = (need_q8_0 ? q8_0_bytes + 2 * f_bytes + 2 * f4_bytes + x4_bytes : 0) +
-                        (need_q8_k ? q8_k_bytes : 0);
+                        (need_q8_k ? q8_k_bytes : 0) + (need_x4 ? 2 * pair_bytes : 0);
   auto& buf = scratch();
   if (static_cast<int64_t>(buf.size()) < total + 64) buf.resize(total + 64);
   unsigned char* p = buf.data() + ((64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64);
@@ -116,6 +123,8 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   float *d = nullptr, *s = nullptr, *d4 = nullptr, *s4 = nullptr;
   int8_t* x4 = nullptr;
   BlockQ8_K* q8_k = nullptr;
+  float* pair_dx = nullptr;
+  int32_t* pair_off = nullptr;
   if (need_q8_0) {
     q8_0 = reinterpret_cast<BlockQ8_0*>(p), p += q8_0_bytes;
     d = reinterpret_cast<float*>(p), p += f_bytes;
@@ -128,7 +137,12 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
       act.q8_0_d4 = d4, act.q8_0_s4 = s4, act.q8_0_x4 = x4;
     }
   }
-  if (need_q8_k) q8_k = reinterpret_cast<BlockQ8_K*>(p), act.q8_k = q8_k;
+  if (need_q8_k) q8_k = reinterpret_cast<BlockQ8_K*>(p), act.q8_k = q8_k, p += q8_k_bytes;
+  if (need_x4) {
+    pair_dx = reinterpret_cast<float*>(p), p += pair_bytes;
+    pair_off = reinterpret_cast<int32_t*>(p), p += pair_bytes;
+    act.q4x4_dx = pair_dx, act.q4x4_off = pair_off;
+  }
   auto convert = [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       if (need_q8_0) {
@@ -140,6 +154,22 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
             std::memcpy(x4 + slot * kQK, q8_0[t * nb32 + b].qs, kQK);
             d4[slot] = d[t * nb32 + b];
             s4[slot] = s[t * nb32 + b];
+          }
+        }
+        if (need_x4) {  // per block pair, in the lane order of the packed scales
+          for (int64_t pr = 0; pr < nb32 / 2; ++pr) {
+            int32_t off[2];
+            for (int j = 0; j < 2; ++j) {
+              int32_t sum = 0;
+              for (int8_t q : q8_0[t * nb32 + 2 * pr + j].qs) sum += q;
+              off[j] = 8 * sum;
+            }
+            const int64_t o = (t * (nb32 / 2) + pr) * 8;
+            for (int l = 0; l < 8; ++l) {
+              const int j = kQ4_0x4LaneBlock[l];
+              pair_dx[o + l] = d[t * nb32 + 2 * pr + j];
+              pair_off[o + l] = off[j];
+            }
           }
         }
       }
@@ -189,7 +219,7 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
       const MatView& w = ws[m];
       const int64_t r0 = (c - first_chunk[m]) * chunk_rows[m];
       const int64_t r1 = std::min(w.rows, r0 + chunk_rows[m]);
-      rows_fn(table, w.type)(w, act, n_tokens, r0, r1, outs[m]);
+      rows_fn(table, w)(w, act, n_tokens, r0, r1, outs[m]);
     }
   };
   // Small products (tiny models, decode of narrow layers) finish in a few
@@ -210,9 +240,8 @@ void matmul(const MatView& w, const float* x, int64_t n_tokens, float* out, Thre
 void matmul_reference(const MatView& w, const float* x, int64_t n_tokens, float* out) {
   validate(w, w.cols);
   std::vector<float> row(w.cols);
-  const int64_t rb = row_bytes(w.type, w.cols);
   for (int64_t r = 0; r < w.rows; ++r) {
-    dequantize_row(w.type, static_cast<const unsigned char*>(w.data) + r * rb, row.data(), w.cols);
+    dequantize_matrix_row(w, r, row.data());
     for (int64_t t = 0; t < n_tokens; ++t) {
       double acc = 0;
       for (int64_t c = 0; c < w.cols; ++c) acc += double(row[c]) * x[t * w.cols + c];

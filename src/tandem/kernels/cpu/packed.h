@@ -1,0 +1,59 @@
+// Packed weight layouts: a model's Q4_0 matrices rearranged once at load time so
+// the decode kernel reads one sequential stream and spends half the instructions
+// per weight block (see matmul_avx2.cc).
+//
+// Layout kQ4_0x4 of a (rows, cols) Q4_0 matrix, rows % 4 == 0, cols % 64 == 0:
+// row group g (rows 4g..4g+3) is cols/64 consecutive PairQ4_0x4 records, one per
+// block pair (b, b+1) = (2p, 2p+1). A record holds the same 8 blocks' bytes as the
+// row-major file (18 bytes per block, so the matrix keeps its size):
+//   qs[0] = [row 0 block b | row 1 block b]   (16 + 16 quant bytes, unchanged)
+//   qs[1] = [row 2 block b | row 3 block b]
+//   qs[2] = [row 0 block b+1 | row 1 block b+1]
+//   qs[3] = [row 2 block b+1 | row 3 block b+1]
+//   d     = f16 scales in the lane order of the kernel's folded sums:
+//           (r0,b) (r2,b) (r0,b+1) (r2,b+1) (r1,b) (r3,b) (r1,b+1) (r3,b+1)
+// Every block keeps its exact bytes, so results equal the row-major kernels' up to
+// float summation order.
+//
+// Ownership: PackedMatrix owns its bytes; its `view` points into them and is valid
+// while the PackedMatrix lives (moving it keeps the view valid).
+// Thread safety: pack_matrix() is a pure function of its input; a PackedMatrix is
+// immutable after construction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "tandem/kernels/cpu/matmul.h"
+#include "tandem/tensor/blocks.h"
+
+namespace tandem::kernels {
+
+struct PairQ4_0x4 {
+  uint16_t d[8];      // f16 scales, lane order above
+  uint8_t qs[4][32];  // (4 vectors, 2 rows x 16 bytes)
+};
+static_assert(sizeof(PairQ4_0x4) == 144);
+
+// Lane i of a record's scale vector belongs to this row (0..3) and block (0 or 1).
+inline constexpr int kQ4_0x4LaneRow[8] = {0, 2, 0, 2, 1, 3, 1, 3};
+inline constexpr int kQ4_0x4LaneBlock[8] = {0, 0, 1, 1, 0, 0, 1, 1};
+
+struct PackedMatrix {
+  MatView view;  // layout != kRows, data inside `bytes`
+  std::unique_ptr<unsigned char, void (*)(void*)> bytes{nullptr, nullptr};
+};
+
+// True when `w` (row-major) has a packed layout the kernels use.
+bool packable(const MatView& w);
+// Whether model loading packs matrices: true unless env TANDEM_PACK=0 (kept for
+// A/B measurements of the row-major kernels).
+bool packing_enabled();
+// The packed copy of a packable row-major matrix (tandem::Error otherwise).
+PackedMatrix pack_matrix(const MatView& w);
+// Block b of row r of a kQ4_0x4 matrix, in the file's BlockQ4_0 form.
+BlockQ4_0 packed_block_q4_0(const MatView& w, int64_t r, int64_t b);
+// Row r of any matrix (packed or not) as f32: the reference dequantisation.
+void dequantize_matrix_row(const MatView& w, int64_t r, float* out);
+
+}  // namespace tandem::kernels
