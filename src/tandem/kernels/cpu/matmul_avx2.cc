@@ -592,9 +592,11 @@ TANDEM_AVX2 void q4_0x4_group(const PairQ4_0x4* rec, int64_t np, const Activatio
   for (int64_t p = 0; p < np; ++p) {
     if (prefetch) {
       const char* f = reinterpret_cast<const char*>(rec + p) + kPackedPrefetchBytes;
+#pragma GCC unroll 3
       for (int l = 0; l < 3; ++l) _mm_prefetch(f + 64 * l, _MM_HINT_T0);
     }
     __m256i lo[4], hi[4];
+#pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {
       const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rec[p].qs[k]));
       lo[k] = _mm256_and_si256(v, m);
@@ -606,10 +608,12 @@ TANDEM_AVX2 void q4_0x4_group(const PairQ4_0x4* rec, int64_t np, const Activatio
       const int64_t tp = (t0 + t) * np + p;  // this token's block pair
       const BlockQ8_0* x = a.q8_0 + 2 * tp;
       __m256i xs[4];  // low / high halves of blocks b and b+1, each in both lanes
+#pragma GCC unroll 4
       for (int k = 0; k < 4; ++k)
         xs[k] = _mm256_broadcastsi128_si256(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[k / 2].qs + 16 * (k % 2))));
       __m256i pp[4];
+#pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
         const int j = k / 2;  // vectors 0, 1 hold block b, vectors 2, 3 block b+1
         pp[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[k], xs[2 * j]),
@@ -623,6 +627,7 @@ TANDEM_AVX2 void q4_0x4_group(const PairQ4_0x4* rec, int64_t np, const Activatio
                                _mm256_mul_ps(dw, _mm256_load_ps(a.q4x4_dx + 8 * tp)), acc[t]);
     }
   }
+#pragma GCC unroll 4
   for (int t = 0; t < T; ++t) {  // lanes (r0 r2 r0 r2 | r1 r3 r1 r3) -> rows 0..3
     const __m128 l = _mm256_castps256_ps128(acc[t]), u = _mm256_extractf128_ps(acc[t], 1);
     const __m128 even = _mm_add_ps(l, _mm_movehl_ps(l, l)),
