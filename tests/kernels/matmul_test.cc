@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "tandem/base/error.h"
@@ -213,21 +214,24 @@ TEST_P(MatmulIsa, MultiEqualsSeparateAndThreadCountsAgree) {
   }
 }
 
-// The packed Q4_0x4 layout against the row-major scalar kernel and the
-// reference: row groups (1 to 33 of them), block pairs, every token-group remainder.
-TEST_P(MatmulIsa, PackedQ4_0MatchesRowMajor) {
+// The packed layouts against the row-major scalar kernel and the reference: row
+// groups (1 to 33 of them), records, every token-group remainder.
+TEST_P(MatmulIsa, PackedMatchesRowMajor) {
   std::mt19937 rng(4242);
   ThreadPool pool(2);
-  for (int trial = 0; trial < 40; ++trial) {
-    const int64_t rows = 4 * std::uniform_int_distribution<int64_t>(1, 33)(rng);
-    const int64_t cols = 64 * std::uniform_int_distribution<int64_t>(1, 6)(rng);
-    const int64_t nt = trial < 20 ? 1 + trial % 10 : 1 + trial;
-    const Weights w = make_weights(DType::Q4_0, rows, cols, rng);
-    ASSERT_TRUE(packable(w.view()));
-    const PackedMatrix pk = pack_matrix(w.view());
-    ASSERT_EQ(pk.view.layout, Layout::kQ4_0x4);
-    check_product(GetParam(), w, nt, rng, pool, &pk.view);
-    if (HasFatalFailure()) return;
+  for (auto [type, layout, col_step] :
+       {std::tuple{DType::Q4_0, Layout::kQ4_0x4, 64}, {DType::Q8_0, Layout::kQ8_0x4, 32}}) {
+    for (int trial = 0; trial < 40; ++trial) {
+      const int64_t rows = 4 * std::uniform_int_distribution<int64_t>(1, 33)(rng);
+      const int64_t cols = col_step * std::uniform_int_distribution<int64_t>(1, 7)(rng);
+      const int64_t nt = trial < 20 ? 1 + trial % 10 : 1 + trial;
+      const Weights w = make_weights(type, rows, cols, rng);
+      ASSERT_TRUE(packable(w.view()));
+      const PackedMatrix pk = pack_matrix(w.view());
+      ASSERT_EQ(pk.view.layout, layout);
+      check_product(GetParam(), w, nt, rng, pool, &pk.view);
+      if (HasFatalFailure()) return;
+    }
   }
 }
 
@@ -237,20 +241,24 @@ TEST_P(MatmulIsa, PackedInMultiAndThreadCountsAgree) {
   const int64_t cols = 256, nt = 7;
   const std::vector<float> x = make_input(nt * cols, rng);
   const Weights a = make_weights(DType::Q4_0, 36, cols, rng);
-  const Weights b = make_weights(DType::Q8_0, 10, cols, rng);
-  const PackedMatrix pa = pack_matrix(a.view());
+  const Weights b = make_weights(DType::Q8_0, 10, cols, rng);  // 10 rows: stays row-major
+  const Weights c = make_weights(DType::Q8_0, 20, cols, rng);
+  const PackedMatrix pa = pack_matrix(a.view()), pc = pack_matrix(c.view());
   set_isa(GetParam());
   std::vector<float> first;
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
-    std::vector<float> oa(nt * 36), ob(nt * 10), sa(nt * 36), sb(nt * 10);
-    const MatView ws[] = {pa.view, b.view()};
-    float* const outs[] = {oa.data(), ob.data()};
+    std::vector<float> oa(nt * 36), ob(nt * 10), oc(nt * 20), sa(nt * 36), sb(nt * 10), sc(nt * 20);
+    const MatView ws[] = {pa.view, b.view(), pc.view};
+    float* const outs[] = {oa.data(), ob.data(), oc.data()};
     matmul_multi(ws, x.data(), nt, outs, pool);
     matmul(pa.view, x.data(), nt, sa.data(), pool);
     matmul(b.view(), x.data(), nt, sb.data(), pool);
+    matmul(pc.view, x.data(), nt, sc.data(), pool);
     EXPECT_EQ(oa, sa);
     EXPECT_EQ(ob, sb);
+    EXPECT_EQ(oc, sc);
+    oa.insert(oa.end(), oc.begin(), oc.end());
     if (first.empty()) first = oa;
     EXPECT_EQ(oa, first) << threads << " threads";
   }
@@ -275,33 +283,42 @@ TEST(Matmul, RejectsBadShapesAndTypes) {
   EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
   bad = {DType::Q8_0, buf.data(), 4, 64, Layout::kQ4_0x4};
   EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
+  bad = {DType::Q8_0, buf.data(), 6, 64, Layout::kQ8_0x4};
+  EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
+  bad = {DType::Q4_0, buf.data(), 4, 64, Layout::kQ8_0x4};
+  EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
 }
 
-TEST(Packed, RoundTripsEveryBlockAndRefusesWhatItCannotPack) {
-  std::mt19937 rng(3);
-  const Weights w = make_weights(DType::Q4_0, 12, 192, rng);
+template <class Block, Block (*Get)(const MatView&, int64_t, int64_t)>
+void expect_round_trip(const Weights& w) {
   const PackedMatrix pk = pack_matrix(w.view());
-  const int64_t rb = row_bytes(DType::Q4_0, w.cols);
+  const int64_t rb = row_bytes(w.type, w.cols);
   for (int64_t r = 0; r < w.rows; ++r) {
     for (int64_t b = 0; b < w.cols / 32; ++b) {
-      const BlockQ4_0 got = packed_block_q4_0(pk.view, r, b);
-      const auto& want = reinterpret_cast<const BlockQ4_0*>(w.bytes.data() + r * rb)[b];
-      ASSERT_EQ(got.d, want.d) << r << " " << b;
-      ASSERT_EQ(0, std::memcmp(got.qs, want.qs, 16)) << r << " " << b;
+      const Block got = Get(pk.view, r, b);
+      const auto& want = reinterpret_cast<const Block*>(w.bytes.data() + r * rb)[b];
+      ASSERT_EQ(0, std::memcmp(&got, &want, sizeof(Block))) << r << " " << b;
     }
     std::vector<float> row(w.cols);
     dequantize_matrix_row(pk.view, r, row.data());
     EXPECT_EQ(row,
               std::vector<float>(w.deq.begin() + r * w.cols, w.deq.begin() + (r + 1) * w.cols));
   }
-  const Weights q8 = make_weights(DType::Q8_0, 4, 64, rng);
+  EXPECT_FALSE(packable(pk.view));  // already packed
+}
+
+TEST(Packed, RoundTripsEveryBlockAndRefusesWhatItCannotPack) {
+  std::mt19937 rng(3);
+  expect_round_trip<BlockQ4_0, packed_block_q4_0>(make_weights(DType::Q4_0, 12, 192, rng));
+  expect_round_trip<BlockQ8_0, packed_block_q8_0>(make_weights(DType::Q8_0, 12, 96, rng));
+  const Weights f16 = make_weights(DType::F16, 4, 64, rng);
   const Weights odd_rows = make_weights(DType::Q4_0, 6, 64, rng);
   const Weights odd_cols = make_weights(DType::Q4_0, 4, 96, rng);
-  for (const Weights* bad : {&q8, &odd_rows, &odd_cols}) {
+  const Weights q8_odd_rows = make_weights(DType::Q8_0, 6, 64, rng);
+  for (const Weights* bad : {&f16, &odd_rows, &odd_cols, &q8_odd_rows}) {
     EXPECT_FALSE(packable(bad->view()));
     EXPECT_THROW(pack_matrix(bad->view()), Error);
   }
-  EXPECT_FALSE(packable(pk.view));  // already packed
 }
 
 }  // namespace

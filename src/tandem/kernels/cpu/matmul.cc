@@ -34,6 +34,7 @@ const MatmulTable& table_for(Isa isa) {
 
 RowsFn rows_fn(const MatmulTable& t, const MatView& w) {
   if (w.layout == Layout::kQ4_0x4) return t.q4_0x4;
+  if (w.layout == Layout::kQ8_0x4) return t.q8_0x4;
   switch (w.type) {
     case DType::F32:
       return t.f32;
@@ -83,6 +84,9 @@ void validate(const MatView& w, int64_t cols) {
   if (w.layout == Layout::kQ4_0x4 && (w.type != DType::Q4_0 || w.rows % 4 || w.cols % 64))
     fail("matmul: a {} x {} {} view cannot have the Q4_0x4 layout (Q4_0, rows % 4, cols % 64)",
          w.rows, w.cols, info->name);
+  if (w.layout == Layout::kQ8_0x4 && (w.type != DType::Q8_0 || w.rows % 4))
+    fail("matmul: a {} x {} {} view cannot have the Q8_0x4 layout (Q8_0, rows % 4)", w.rows, w.cols,
+         info->name);
 }
 
 }  // namespace

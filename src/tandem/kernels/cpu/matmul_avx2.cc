@@ -636,32 +636,85 @@ TANDEM_AVX2 void q4_0x4_group(const PairQ4_0x4* rec, int64_t np, const Activatio
   }
 }
 
-TANDEM_AVX2 void rows_q4_0x4(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0,
+// Q8_0 in the packed Q8_0x4 layout: per block, the four rows' quants in four
+// loads and their scales in one 8-byte load; otherwise Q8_0Row::rows4's
+// arithmetic (sign trick, fold of the four rows into lanes), for each token.
+template <int T>
+TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t nb, const Activations& a, int64_t t0,
+                              float* out, int64_t stride, bool prefetch) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[T];
+#pragma GCC unroll 4
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    if (prefetch) {
+      const char* f = reinterpret_cast<const char*>(rec + b) + kPackedPrefetchBytes;
+#pragma GCC unroll 3
+      for (int l = 0; l < 3; ++l) _mm_prefetch(f + 64 * l, _MM_HINT_T0);
+    }
+    __m256i w[4], aw[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      w[i] = load32(rec[b].qs[i]);
+      aw[i] = _mm256_abs_epi8(w[i]);
+    }
+    const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(rec[b].d)));
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      const int64_t tb = (t0 + t) * nb + b;
+      const __m256i x = load32(a.q8_0[tb].qs);
+      __m256i p[4];
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i)
+        p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[i], _mm256_sign_epi8(x, w[i])), ones);
+      const __m128 sc = _mm_mul_ps(dw, _mm_set1_ps(a.q8_0_d[tb]));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold4(p[0], p[1], p[2], p[3])),
+                               _mm256_set_m128(sc, sc), acc[t]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < T; ++t) store4(acc[t], _mm_setzero_ps(), out + t * stride);
+}
+
+// A packed matrix's rows [r0, r1) (whole 4-row groups): token groups of up to 4,
+// each against every row group of the chunk; Group(records of one row group,
+// their count, ...) is q4_0x4_group or q8_0x4_group.
+template <class Record, int64_t kColsPerRecord, template <int> class Group>
+TANDEM_AVX2 void rows_packed(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0,
                              int64_t r1, float* out) {
-  const int64_t np = w.cols / 64;
-  const auto* base = static_cast<const PairQ4_0x4*>(w.data);
+  const int64_t n_rec = w.cols / kColsPerRecord;  // records per row group
+  const auto* base = static_cast<const Record*>(w.data);
   for (int64_t t = 0; t < n_tokens; t += kTokenTile) {
     const bool first = t == 0;  // later token groups find the chunk in L2
     for (int64_t r = r0; r < r1; r += 4) {
-      const PairQ4_0x4* rec = base + (r / 4) * np;
+      const Record* rec = base + (r / 4) * n_rec;
       float* o = out + t * w.rows + r;
       switch (std::min<int64_t>(kTokenTile, n_tokens - t)) {
         case 1:
-          q4_0x4_group<1>(rec, np, a, t, o, w.rows, first);
+          Group<1>::run(rec, n_rec, a, t, o, w.rows, first);
           break;
         case 2:
-          q4_0x4_group<2>(rec, np, a, t, o, w.rows, first);
+          Group<2>::run(rec, n_rec, a, t, o, w.rows, first);
           break;
         case 3:
-          q4_0x4_group<3>(rec, np, a, t, o, w.rows, first);
+          Group<3>::run(rec, n_rec, a, t, o, w.rows, first);
           break;
         default:
-          q4_0x4_group<4>(rec, np, a, t, o, w.rows, first);
+          Group<4>::run(rec, n_rec, a, t, o, w.rows, first);
           break;
       }
     }
   }
 }
+
+template <int T>
+struct Q4_0x4Group {
+  static constexpr auto run = q4_0x4_group<T>;
+};
+template <int T>
+struct Q8_0x4Group {
+  static constexpr auto run = q8_0x4_group<T>;
+};
 
 // ---- K-quants x Q8_K --------------------------------------------------------
 
@@ -836,7 +889,8 @@ const MatmulTable& avx2_matmul_table() {
                              rows_tiled<Q4_0Row>,
                              rows_tiled<Q4_KRow>,
                              rows_tiled<Q6_KRow>,
-                             rows_q4_0x4,
+                             rows_packed<PairQ4_0x4, 64, Q4_0x4Group>,
+                             rows_packed<RecQ8_0x4, kQK, Q8_0x4Group>,
                              quantize_q8_0_avx2};
   return t;
 }

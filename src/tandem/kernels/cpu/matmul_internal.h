@@ -48,7 +48,8 @@ using RowsFn = void (*)(const MatView& w, const Activations& a, int64_t n_tokens
 
 struct MatmulTable {
   RowsFn f32, f16, bf16, q8_0, q4_0, q4_k, q6_k;
-  RowsFn q4_0x4;  // Q4_0 in Layout::kQ4_0x4; r0 and r1 are multiples of 4
+  // Packed layouts (cpu/packed.h); r0 and r1 are multiples of 4.
+  RowsFn q4_0x4, q8_0x4;
   // One row of n (multiple of 32) floats -> Q8_0 blocks, their f32 d and d*sum(q).
   void (*quantize_q8_0)(const float* x, int64_t n, BlockQ8_0* y, float* d, float* s);
 };

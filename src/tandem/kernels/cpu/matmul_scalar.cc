@@ -81,15 +81,17 @@ double dot_q4_0(const BlockQ4_0& w, const BlockQ8_0& x, float dx) {
   return double(f16_to_f32(w.d) * dx) * isum;
 }
 
-// The packed layout holds the same blocks: the same dot, block by block.
-void rows_q4_0x4(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
+// The packed layouts hold the same blocks: the same dot, block by block.
+template <class WBlock, WBlock (*Get)(const MatView&, int64_t, int64_t),
+          double (*Dot)(const WBlock&, const BlockQ8_0&, float)>
+void rows_packed(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
                  float* out) {
   const int64_t nb = a.cols / kQK;
   for (int64_t r = r0; r < r1; ++r) {
     for (int64_t t = 0; t < n_tokens; ++t) {
       double acc = 0;
       for (int64_t b = 0; b < nb; ++b)
-        acc += dot_q4_0(packed_block_q4_0(w, r, b), a.q8_0[t * nb + b], a.q8_0_d[t * nb + b]);
+        acc += Dot(Get(w, r, b), a.q8_0[t * nb + b], a.q8_0_d[t * nb + b]);
       out[t * w.rows + r] = static_cast<float>(acc);
     }
   }
@@ -141,7 +143,8 @@ const MatmulTable& scalar_matmul_table() {
                              rows_blocks<BlockQ4_0, BlockQ8_0, kQK, dot_q4_0>,
                              rows_blocks<BlockQ4_K, BlockQ8_K, kQKK, dot_q4_k>,
                              rows_blocks<BlockQ6_K, BlockQ8_K, kQKK, dot_q6_k>,
-                             rows_q4_0x4,
+                             rows_packed<BlockQ4_0, packed_block_q4_0, dot_q4_0>,
+                             rows_packed<BlockQ8_0, packed_block_q8_0, dot_q8_0>,
                              quantize_q8_0_scalar};
   return t;
 }

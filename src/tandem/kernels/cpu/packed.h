@@ -1,6 +1,8 @@
-// Packed weight layouts: a model's Q4_0 matrices rearranged once at load time so
-// the decode kernel reads one sequential stream and spends half the instructions
-// per weight block (see matmul_avx2.cc).
+// Packed weight layouts: a model's Q4_0 and Q8_0 matrices rearranged once at load
+// time so that each thread's decode reads one sequential stream (instead of four
+// interleaved row streams, which the hardware prefetcher follows poorly) and the
+// kernels load a group's scales with one vector load; for Q4_0 the kernel also
+// spends about half the instructions per block (see matmul_avx2.cc).
 //
 // Layout kQ4_0x4 of a (rows, cols) Q4_0 matrix, rows % 4 == 0, cols % 64 == 0:
 // row group g (rows 4g..4g+3) is cols/64 consecutive PairQ4_0x4 records, one per
@@ -12,6 +14,11 @@
 //   qs[3] = [row 2 block b+1 | row 3 block b+1]
 //   d     = f16 scales in the lane order of the kernel's folded sums:
 //           (r0,b) (r2,b) (r0,b+1) (r2,b+1) (r1,b) (r3,b) (r1,b+1) (r3,b+1)
+//
+// Layout kQ8_0x4 of a (rows, cols) Q8_0 matrix, rows % 4 == 0: row group g is
+// cols/32 consecutive RecQ8_0x4 records, one per block b: the four rows' f16
+// scales, then their 32 quants each (34 bytes per block, as in the file).
+//
 // Every block keeps its exact bytes, so results equal the row-major kernels' up to
 // float summation order.
 //
@@ -35,6 +42,12 @@ struct PairQ4_0x4 {
 };
 static_assert(sizeof(PairQ4_0x4) == 144);
 
+struct RecQ8_0x4 {
+  uint16_t d[4];     // f16 scales of rows 0..3
+  int8_t qs[4][32];  // (4 rows, 32 quants)
+};
+static_assert(sizeof(RecQ8_0x4) == 136);
+
 // Lane i of a record's scale vector belongs to this row (0..3) and block (0 or 1).
 inline constexpr int kQ4_0x4LaneRow[8] = {0, 2, 0, 2, 1, 3, 1, 3};
 inline constexpr int kQ4_0x4LaneBlock[8] = {0, 0, 1, 1, 0, 0, 1, 1};
@@ -51,8 +64,9 @@ bool packable(const MatView& w);
 bool packing_enabled();
 // The packed copy of a packable row-major matrix (tandem::Error otherwise).
 PackedMatrix pack_matrix(const MatView& w);
-// Block b of row r of a kQ4_0x4 matrix, in the file's BlockQ4_0 form.
+// Block b of row r of a kQ4_0x4 / kQ8_0x4 matrix, in the file's block form.
 BlockQ4_0 packed_block_q4_0(const MatView& w, int64_t r, int64_t b);
+BlockQ8_0 packed_block_q8_0(const MatView& w, int64_t r, int64_t b);
 // Row r of any matrix (packed or not) as f32: the reference dequantisation.
 void dequantize_matrix_row(const MatView& w, int64_t r, float* out);
 
