@@ -363,7 +363,11 @@ void register_bench(CLI::App& app, CommonOptions& common) {
   auto* cmd = app.add_subcommand(
       "bench", "Measure prompt and decode speed against the memory-bandwidth roofline");
   auto o = std::make_shared<BenchOptions>();
-  cmd->add_option("-m,--model", o->models, "GGUF model(s)")->required();
+  cmd->add_option("-m,--model", o->models, "GGUF model(s)");
+  auto tiers = std::make_shared<std::string>();
+  cmd->add_option("--tiers", *tiers,
+                  "Tier configuration: measure its profile instead (as `tandem router profile`; "
+                  "with --json OUT, --prompts, --per-domain, -r)");
   cmd->add_option("-p,--prompt-tokens", o->n_prompt, "Prompt length for prompt processing")
       ->default_val(128)
       ->check(CLI::Range(1, 1 << 16));
@@ -402,7 +406,13 @@ void register_bench(CLI::App& app, CommonOptions& common) {
       ->default_val(7)
       ->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", common.threads, "Threads (default: all CPUs)");
-  cmd->callback([o, &common] {
+  cmd->callback([o, tiers, &common] {
+    if (!tiers->empty()) {
+      profile_tiers(*tiers, o->prompts_dir, o->per_domain, o->repeats,
+                    o->json_path.empty() ? "profile.json" : o->json_path, common);
+      return;
+    }
+    if (o->models.empty()) fail("bench: give -m MODEL (or --tiers CONFIG)");
     const int threads = common.resolved_threads();
     ThreadPool pool(threads);
     if (!o->draft.empty()) {

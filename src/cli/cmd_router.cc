@@ -1,5 +1,6 @@
 // `tandem router ...`: the learned best-effort router.
-//   profile  measure a tier profile on the real engine (service times, ROUGE-L quality)
+//   profile  measure a tier profile: model forward costs, engine overhead, decode pattern and
+//            ROUGE-L quality per tier (also `tandem bench --tiers CONFIG`)
 //   sim      one simulated run of one policy on one workload
 //   train    Double DQN against the simulator -> a policy file for `serve --policy learned:FILE`
 //   eval     learned vs every static policy on held-out workloads -> table, JSON, PNG
@@ -80,7 +81,33 @@ void add_sim_flags(CLI::App* c, SimFlags& f) {
   c->add_option("--mode", f.mode, "deadline mode: hard (drop late work) or soft");
 }
 
+void run_profile(const std::string& config, sim::ProfilerOptions o, const std::string& out,
+                 const CommonOptions& common) {
+  o.engine.threads = common.resolved_threads();
+  const serve::ServeConfig cfg = serve::load_serve_config(config);
+  sim::Profile p =
+      sim::measure_profile(cfg, o, [](const std::string& s) { fmt::print(stderr, "{}\n", s); });
+  p.note = fmt::format("measured by `{}` with {} threads; {}", common.command_line,
+                       o.engine.threads, p.note);
+  sim::save_profile(out, p);
+  fmt::print("wrote {}\n", out);
+  for (const sim::TierProfile& t : p.tiers)
+    fmt::print(
+        "{:<12} {:>8.3f} ms/token alone, +{:.3f} ms per further sequence, {:.3f} ms per "
+        "prompt token\n",
+        t.name, t.step_base_s * 1e3, t.step_per_seq_s * 1e3, t.prefill_token_s * 1e3);
+}
+
 }  // namespace
+
+void profile_tiers(const std::string& config, const std::string& prompts, int per_domain,
+                   int repeats, const std::string& out, const CommonOptions& common) {
+  sim::ProfilerOptions o;
+  o.prompts_dir = prompts;
+  o.prompts_per_domain = per_domain;
+  o.repeats = repeats;
+  run_profile(config, o, out, common);
+}
 
 void register_router(CLI::App& app, CommonOptions& common) {
   CLI::App* router =
@@ -101,18 +128,10 @@ void register_router(CLI::App& app, CommonOptions& common) {
     c->add_option("--tokens", o->quality_tokens, "tokens generated per quality prompt");
     c->add_option("--timing-tokens", o->timing_tokens, "tokens per timing request");
     c->add_option("--batch", o->batch, "concurrent requests of the batched timing point");
-    c->add_option("--repeats", o->repeats, "timing runs per point (minimum kept)");
+    c->add_option("--repeats", o->repeats, "forward timings per point (median kept)");
+    c->add_option("--slots", o->engine.slots, "engine slots (sequences per forward at most)");
     c->add_option("-t,--threads", common.threads, "Threads (default: all CPUs)");
-    c->callback([o, config, out, &common] {
-      o->engine.threads = common.resolved_threads();
-      const serve::ServeConfig cfg = serve::load_serve_config(*config);
-      sim::Profile p = sim::measure_profile(
-          cfg, *o, [](const std::string& s) { fmt::print(stderr, "{}\n", s); });
-      p.note = fmt::format("measured by `{}` with {} threads; timing prompt = first prompt of {}",
-                           common.command_line, o->engine.threads, p.domains.front());
-      sim::save_profile(*out, p);
-      fmt::print("wrote {}\n", *out);
-    });
+    c->callback([o, config, out, &common] { run_profile(*config, *o, *out, common); });
   }
 
   // ---- sim

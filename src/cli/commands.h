@@ -27,4 +27,9 @@ void register_serve(CLI::App& app, CommonOptions& common);
 void register_loadgen(CLI::App& app, CommonOptions& common);
 void register_router(CLI::App& app, CommonOptions& common);
 
+// `tandem router profile` with its defaults for the rest (the action behind
+// `tandem bench --tiers CONFIG`); writes the profile JSON to `out`.
+void profile_tiers(const std::string& config, const std::string& prompts, int per_domain,
+                   int repeats, const std::string& out, const CommonOptions& common);
+
 }  // namespace tandem::cli

@@ -210,5 +210,80 @@ TEST(Profile, JsonRoundTripAndErrors) {
   }
 }
 
+// A version-2 profile: two models with linear forward costs, an ar tier per model and a spec
+// tier that drafts 3 tokens on the little model and emits 2.5 tokens per verification.
+Profile two_models() {
+  Profile p;
+  p.domains = {"code", "prose"};
+  p.models = {{"big", {{1, 0.010}, {2, 0.011}, {64, 0.073}}},
+              {"little", {{1, 0.001}, {2, 0.0011}, {64, 0.0073}}}};
+  TierProfile big{"big", 0, 0, 0, {0.5, 0.4}};
+  TierProfile spec{"spec", 0, 0, 0, {0.5, 0.4}};
+  spec.strategy = "spec";
+  spec.little = 1;
+  spec.tokens_per_cycle = 2.5;
+  spec.drafts_per_cycle = 3;
+  spec.big_tokens_per_cycle = 4;
+  TierProfile little{"little", 0, 0, 0, {0.35, 0.3}};
+  little.big = 1;
+  p.tiers = {big, spec, little};
+  p.validate("test");
+  p.derive_tier_costs();
+  return p;
+}
+
+TEST(Profile, ModelCostsChargeEachModelPerIteration) {
+  const Profile p = two_models();
+  EXPECT_NEAR(p.models[0].seconds(1), 0.010, 1e-12);
+  EXPECT_NEAR(p.models[0].seconds(4), 0.013, 1e-12);    // interpolated
+  EXPECT_NEAR(p.models[0].seconds(128), 0.137, 1e-12);  // extrapolated on the last slope
+  IterationLoad l;
+  l.decoding = {2, 1, 0};
+  // Three draft sub-steps on little (one spec sequence), then big runs 2 + 4 tokens.
+  IterationCost c = p.iteration(l);
+  EXPECT_NEAR(c.seconds, 3 * 0.001 + 0.015, 1e-12);
+  EXPECT_DOUBLE_EQ(c.tokens[0], 1);
+  EXPECT_DOUBLE_EQ(c.tokens[1], 2.5);
+  // Little-model ar sequences ride along in the draft sub-steps: 3 + 1 tokens each.
+  l.decoding = {0, 1, 2};
+  c = p.iteration(l);
+  EXPECT_NEAR(c.seconds,
+              3 * p.models[1].seconds(3) + p.models[0].seconds(4) + p.models[1].seconds(2), 1e-12);
+  EXPECT_DOUBLE_EQ(c.tokens[2], 4);
+  // Without speculative sequences nothing rides: one token per iteration.
+  l.decoding = {1, 0, 2};
+  c = p.iteration(l);
+  EXPECT_NEAR(c.seconds, 0.010 + 0.0011, 1e-12);
+  EXPECT_DOUBLE_EQ(c.tokens[2], 1);
+  // Derived per-token costs: spec alone is (3 drafts + a 4-token verify) / 2.5 tokens.
+  EXPECT_NEAR(p.tiers[1].step_base_s, (0.003 + 0.013) / 2.5, 1e-12);
+  EXPECT_NEAR(p.tiers[0].step_base_s, 0.010, 1e-12);
+  EXPECT_LT(p.tiers[2].step_base_s, p.tiers[1].step_base_s);
+
+  // The simulator emits tokens_per_cycle per iteration: 10 tokens take 4 cycles.
+  std::vector<SimRequest> reqs(1);
+  reqs[0].prompt_tokens = 2;
+  reqs[0].max_tokens = 10;
+  const auto pol = serve::make_policy("fixed:spec", tier_specs(p));
+  const auto res = simulate(p, SimOptions{}, reqs, *pol);
+  // Prefill: 1 token into big, then 1 into little; then 4 cycles.
+  EXPECT_NEAR(res[0].latency_s, 0.010 + 0.001 + 4 * (0.003 + 0.013), 1e-9);
+
+  // JSON round trip keeps the models and the patterns; bad indices are refused.
+  const Profile q = parse_profile(profile_to_json(p), "mem");
+  ASSERT_EQ(q.models.size(), 2u);
+  EXPECT_EQ(q.tiers[1].little, 1);
+  EXPECT_DOUBLE_EQ(q.tiers[1].tokens_per_cycle, 2.5);
+  EXPECT_NEAR(q.tiers[1].step_base_s, p.tiers[1].step_base_s, 1e-12);
+  std::string s = profile_to_json(p);
+  s.replace(s.find("\"little\": 1"), 11, "\"little\": 7");
+  try {
+    parse_profile(s, "bad.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("do not fit the 2 models"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tandem::sim

@@ -87,11 +87,18 @@ Engine::Engine(ServeConfig config, EngineOptions options, std::unique_ptr<Policy
       ctx = std::min<int64_t>(ctx == 0 ? 2048 : ctx, models_.back()->config().n_ctx_train);
   }
   n_ctx_ = ctx;
+  solo_pool_ = std::make_unique<ThreadPool>(1);
+  for (const auto& m : models_)
+    model_pool_.push_back(m->weights().bytes_per_token() < options_.single_thread_below_bytes
+                              ? solo_pool_.get()
+                              : pool_.get());
   if (n_ctx_ < 2) fail("context size {} is too small", n_ctx_);
   for (const auto& m : models_) caches_.push_back(m->make_cache(n_ctx_, options_.slots));
-  for (const TierSpec& t : config_.tiers)
+  for (const TierSpec& t : config_.tiers) {
     tier_models_.push_back(
         {config_.model_index(t.big), t.little.empty() ? -1 : config_.model_index(t.little)});
+    if (!t.little.empty()) max_draft_steps_ = std::max<int>(max_draft_steps_, t.draft_max);
+  }
   tokenizer_ = Tokenizer::from_gguf(primary_model().file());
   for (int32_t id = 0; id < tokenizer_->n_vocab(); ++id)
     if (tokenizer_->is_end_of_generation(id)) stop_tokens_.push_back(id);
@@ -99,6 +106,7 @@ Engine::Engine(ServeConfig config, EngineOptions options, std::unique_ptr<Policy
   const size_t n = config_.tiers.size();
   tier_queued_.assign(n, 0), tier_running_.assign(n, 0), tier_queued_tokens_.assign(n, 0),
       tier_inflight_.assign(n, 0);
+  metrics_.set("tandem:policy_info", 1, {policy_->name()});
   update_gauges_locked();
 }
 
@@ -208,6 +216,10 @@ Admission Engine::submit(GenerationParams p) {
     RequestFeatures f{p.task, prompt, p.max_tokens,
                       p.deadline_s > 0 ? p.deadline_s : std::numeric_limits<double>::infinity()};
     tier = policy_->choose(f, load_locked());
+    metrics_.add(
+        "tandem:policy_decisions_total", 1,
+        {tier >= 0 && tier < static_cast<int>(config_.tiers.size()) ? config_.tiers[tier].name
+                                                                    : std::string("rejected")});
     if (tier == Policy::kReject) {
       metrics_.add("tandem:policy_rejections_total", 1);
       return refuse(ApiError{429, "rate_limit_error", "rejected_by_policy",
@@ -373,7 +385,6 @@ void Engine::step() {
     }
   }
 
-  // Gather: decodes first, then prompt chunks within the remaining token budget.
   struct Entry {
     Sequence* seq;
     size_t n;
@@ -383,19 +394,104 @@ void Engine::step() {
     std::vector<SequenceInput> inputs;
     std::vector<Entry> entries;
   };
-  std::map<std::pair<int, LogitsMode>, Group> groups;
-  int64_t budget = options_.batch_tokens;
-  bool prefill_moved = false;
+  using Groups = std::map<std::pair<int, LogitsMode>, Group>;
+  // Adds `n` tokens of s's pending request (from s->fed on) to its model's group.
+  auto add = [&](Groups& groups, Sequence* s, int model, size_t n) {
+    const decode::ForwardRequest& r = *s->pending;
+    if (s->fed == 0) caches_[model].truncate(s->slot, r.keep);
+    const bool final = s->fed + n == r.input.tokens.size();
+    // Prompt chunks ride along with the decodes (one extra logits row is cheaper than a
+    // second pass over the weights); only verifications need every row's logits.
+    const LogitsMode mode =
+        final && r.logits == LogitsMode::kAll ? LogitsMode::kAll : LogitsMode::kLast;
+    Group& g = groups[{model, mode}];
+    SequenceInput in;
+    in.seq = s->slot;
+    in.tokens.assign(r.input.tokens.begin() + s->fed, r.input.tokens.begin() + s->fed + n);
+    if (!r.input.positions.empty())
+      in.positions.assign(r.input.positions.begin() + s->fed,
+                          r.input.positions.begin() + s->fed + n);
+    g.inputs.push_back(std::move(in));
+    g.entries.push_back({s, n, final});
+  };
+  ForwardOutput out;
+  // One Model::forward per group; results go back to the strategies.
+  auto run = [&](Groups& groups) {
+    for (auto& [key, g] : groups) {
+      ForwardOptions fo;
+      fo.logits = key.second;
+      int64_t tokens = 0, prefill = 0;
+      for (const Entry& e : g.entries) {
+        tokens += static_cast<int64_t>(e.n);
+        if (e.seq->pending->prefill) prefill += static_cast<int64_t>(e.n);
+      }
+      Timer t;
+      models_[key.first]->forward(g.inputs, caches_[key.first], fo, out, *model_pool_[key.first]);
+      const double sec = t.seconds();
+      metrics_.add("tandem:forward_tokens_total", static_cast<double>(tokens),
+                   {config_.models[key.first].name});
+      metrics_.add("tandem:forward_seconds_total", sec, {config_.models[key.first].name});
+      metrics_.add("tandem:forward_calls_total", 1, {config_.models[key.first].name});
+      metrics_.observe("tandem:batch_size", static_cast<double>(g.entries.size()));
+      if (prefill > 0) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ewma_prefill_s_tok_ = 0.8 * ewma_prefill_s_tok_ + 0.2 * sec / static_cast<double>(tokens);
+      }
+      for (size_t i = 0; i < g.entries.size(); ++i) {
+        Entry& e = g.entries[i];
+        e.seq->fed += e.n;
+        if (!e.final) continue;
+        e.seq->pending.reset();
+        e.seq->strategy->on_result(out, i);
+      }
+    }
+  };
   std::vector<Sequence*> order;
   for (auto& s : running_)
     if (!s->ended) order.push_back(s.get());
-  for (Sequence* s : order) {
-    if (!s->pending) {
-      s->pending = s->strategy->next_request();
-      s->fed = 0;
-      if (!s->pending) continue;  // done; finished below
+  auto refill = [&] {
+    for (Sequence* s : order)
+      if (!s->pending) {
+        s->pending = s->strategy->next_request();
+        s->fed = 0;
+      }
+  };
+  refill();
+
+  // Draft sub-steps: the little-model drafts of speculative (spec/bild) sequences run back to
+  // back, batched across sequences, until each of them waits for its big-model verification
+  // (at most the longest draft of any tier), so that one iteration carries a speculative
+  // sequence through a whole draft-verify cycle instead of one draft token per iteration (each
+  // of which would also cost a big-model forward for the others). Ar sequences of a model that
+  // is drafting ride along: one more token each per sub-step, in the same forward.
+  for (int k = 0; k < max_draft_steps_; ++k) {
+    Groups groups;
+    std::vector<bool> drafting(models_.size(), false);
+    auto waiting_decode = [](const Sequence* s) {
+      return s->pending && !s->pending->prefill && s->fed == 0;
+    };
+    for (Sequence* s : order) {
+      if (!waiting_decode(s) || tier_models_[s->tier][1] < 0 ||
+          s->pending->model != decode::ModelRole::kLittle)
+        continue;
+      const int model = tier_models_[s->tier][1];
+      drafting[model] = true;
+      add(groups, s, model, s->pending->input.tokens.size());
     }
+    if (groups.empty()) break;
+    for (Sequence* s : order) {
+      if (!waiting_decode(s) || tier_models_[s->tier][1] >= 0) continue;
+      const int model = tier_models_[s->tier][0];
+      if (drafting[model]) add(groups, s, model, s->pending->input.tokens.size());
+    }
+    run(groups);
+    refill();
   }
+
+  // Gather: decodes first, then prompt chunks within the remaining token budget.
+  Groups groups;
+  int64_t budget = options_.batch_tokens;
+  bool prefill_moved = false;
   std::stable_sort(order.begin(), order.end(), [](const Sequence* a, const Sequence* b) {
     const auto left = [](const Sequence* s) {
       return s->pending ? s->pending->input.tokens.size() - s->fed : 0;
@@ -414,51 +510,10 @@ void Engine::step() {
       prefill_moved = true;
     }
     budget -= static_cast<int64_t>(n);
-    if (s->fed == 0) caches_[model].truncate(s->slot, r.keep);
-    const bool final = s->fed + n == r.input.tokens.size();
-    // Prompt chunks ride along with the decodes (one extra logits row is cheaper than a
-    // second pass over the weights); only verifications need every row's logits.
-    const LogitsMode mode =
-        final && r.logits == LogitsMode::kAll ? LogitsMode::kAll : LogitsMode::kLast;
-    Group& g = groups[{model, mode}];
-    SequenceInput in;
-    in.seq = s->slot;
-    in.tokens.assign(r.input.tokens.begin() + s->fed, r.input.tokens.begin() + s->fed + n);
-    if (!r.input.positions.empty())
-      in.positions.assign(r.input.positions.begin() + s->fed,
-                          r.input.positions.begin() + s->fed + n);
-    g.inputs.push_back(std::move(in));
-    g.entries.push_back({s, n, final});
+    add(groups, s, model, n);
   }
-
-  ForwardOutput out;
-  for (auto& [key, g] : groups) {
-    ForwardOptions fo;
-    fo.logits = key.second;
-    int64_t tokens = 0, prefill = 0;
-    for (const Entry& e : g.entries) {
-      tokens += static_cast<int64_t>(e.n);
-      if (e.seq->pending->prefill) prefill += static_cast<int64_t>(e.n);
-    }
-    Timer t;
-    models_[key.first]->forward(g.inputs, caches_[key.first], fo, out, *pool_);
-    const double sec = t.seconds();
-    metrics_.add("tandem:forward_tokens_total", static_cast<double>(tokens),
-                 {config_.models[key.first].name});
-    metrics_.add("tandem:forward_seconds_total", sec, {config_.models[key.first].name});
-    metrics_.observe("tandem:batch_size", static_cast<double>(g.entries.size()));
-    if (prefill > 0) {
-      std::lock_guard<std::mutex> lock(mu_);
-      ewma_prefill_s_tok_ = 0.8 * ewma_prefill_s_tok_ + 0.2 * sec / static_cast<double>(tokens);
-    }
-    for (size_t i = 0; i < g.entries.size(); ++i) {
-      Entry& e = g.entries[i];
-      e.seq->fed += e.n;
-      if (!e.final) continue;
-      e.seq->pending.reset();
-      e.seq->strategy->on_result(out, i);
-    }
-  }
+  run(groups);
+  metrics_.add("tandem:engine_iterations_total", 1);
 
   for (auto& s : running_)
     if (!s->ended) emit(*s);
@@ -532,6 +587,7 @@ void Engine::finish(Sequence& s, FinishReason reason) {
   e.finish = reason;
   e.prompt_tokens = static_cast<int64_t>(s.params.prompt.size());
   e.completion_tokens = s.completion_tokens;
+  e.stats = s.strategy->stats();
   s.stream->push(std::move(e));
   const std::string& tier = config_.tiers[s.tier].name;
   const Clock::time_point now = Clock::now();

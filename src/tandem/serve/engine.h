@@ -18,6 +18,11 @@
 //    ForwardRequest of every running decode strategy, batch them into one
 //    Model::forward per model and logits mode, feed the results back, and
 //    stream the new text (stop strings held back until they cannot match).
+//    Before that main forward, the little-model drafts of speculative (spec,
+//    bild) sequences run as back-to-back batched sub-steps until each waits
+//    for its verification (at most the tiers' largest draft_max), so one
+//    iteration is one draft-verify cycle for them; ar sequences of a drafting
+//    model ride along in those sub-steps (a token per sub-step).
 //    Prompts longer than prefill_chunk tokens are prefilled in chunks, within a
 //    per-iteration token budget that running decodes get first, so streams
 //    keep flowing while a long prompt is read.
@@ -60,6 +65,11 @@ struct EngineOptions {
   int64_t prefill_chunk = 128;          // most prompt tokens one sequence feeds per iteration
   int64_t batch_tokens = 256;           // token budget of one iteration (decodes always fit)
   int threads = 0;                      // compute threads; 0 = all CPUs
+  // Models that read fewer weight bytes per token than this run their forwards
+  // on the engine thread alone: a forward of a few-MiB model takes ~0.2 ms, and
+  // handing its ~40 operators to a second thread costs more than it saves
+  // (measured 2-6x slower with 2 threads on a loaded 2-core machine). 0 = never.
+  int64_t single_thread_below_bytes = 8 << 20;
 };
 
 struct GenerationParams {
@@ -125,9 +135,12 @@ class Engine {
   std::unique_ptr<Policy> policy_;
   Metrics& metrics_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ThreadPool> solo_pool_;  // one thread: the caller (small models)
+  std::vector<ThreadPool*> model_pool_;    // per model: pool_ or solo_pool_
   std::vector<std::unique_ptr<Model>> models_;
   std::vector<KvCache> caches_;
   std::vector<std::vector<int>> tier_models_;  // per tier: {big model index, little or -1}
+  int max_draft_steps_ = 0;                    // the largest draft_max of a speculative tier
   std::unique_ptr<Tokenizer> tokenizer_;
   std::vector<int32_t> stop_tokens_;
   int64_t n_ctx_ = 0;

@@ -37,6 +37,12 @@ void declare_serving_metrics(Metrics& m) {
   m.declare("tandem:forward_tokens_total", K::kCounter, "Tokens run through each model", {"model"});
   m.declare("tandem:forward_seconds_total", K::kCounter, "Seconds spent in each model's forward",
             {"model"});
+  m.declare("tandem:policy_decisions_total", K::kCounter,
+            "Tiers the routing policy picked for requests that named none ('rejected': refused)",
+            {"tier"});
+  m.declare("tandem:policy_info", K::kGauge, "The routing policy (1)", {"policy"});
+  m.declare("tandem:forward_calls_total", K::kCounter, "Forward calls of each model", {"model"});
+  m.declare("tandem:engine_iterations_total", K::kCounter, "Engine loop iterations with work");
   m.declare("tandem:batch_size", K::kHistogram, "Sequences per model forward", {},
             {1, 2, 4, 8, 16, 32, 64});
   m.declare("tandem:queue_time_seconds", K::kHistogram, "Time from arrival to admission", {},

@@ -17,6 +17,8 @@
 #include <optional>
 #include <string>
 
+#include "tandem/decode/stats.h"
+
 namespace tandem::serve {
 
 // An error in the OpenAI error-object form, with its HTTP status.
@@ -38,6 +40,7 @@ struct Event {
   FinishReason finish = FinishReason::kStop;  // kFinished
   int64_t prompt_tokens = 0;                  // kFinished
   int64_t completion_tokens = 0;              // kFinished
+  decode::DecodeStats stats;                  // kFinished: the decode strategy's counters
   ApiError error;                             // kError
 
   static Event text_chunk(std::string t) {

@@ -1,24 +1,33 @@
 // Profile — what the simulator knows about each quality tier: how long the
 // engine's iterations take when the tier's sequences run in them, and how good
 // the tier's answers are per task domain. Measured by sim/profiler.h on the real
-// Engine (`tandem router profile`), saved as JSON:
-//   {
-//     "format": "tandem-profile", "version": 1,
-//     "domains": ["bible", "fortunes", ...],
-//     "tiers": [
-//       {"name": "quality",
-//        "step_base_s": 0.010,      iteration time with one decoding sequence of the tier
-//        "step_per_seq_s": 0.002,   added per further decoding sequence of the tier
-//        "prefill_token_s": 0.0004, per prompt token fed
-//        "quality": {"bible": 0.31, ...}},   ROUGE-L F1 vs the true continuation
-//       ...],
-//     "slots": 8, "note": "how and where it was measured"
-//   }
-// Cost model of one engine iteration (continuous batching: every running
-// sequence advances one token per iteration, prompts are prefilled in chunks):
-//   iteration_s = sum over tiers with work of
-//                 step_base_s + step_per_seq_s * (decoding sequences - 1)
-//                 + prefill_token_s * (prompt tokens fed)
+// models (`tandem router profile`, `tandem bench --tiers`), saved as JSON.
+//
+// Version 2 (measured profiles) charges every *model* for what it runs, as
+// the Engine does (one batched Model::forward per model per iteration; the
+// little-model drafts of spec/bild sequences run as back-to-back sub-steps of
+// one iteration, see serve/engine.h):
+//   {"format": "tandem-profile", "version": 2, "domains": [...], "slots": 8,
+//    "overhead_iter_s": 0.0002,   engine time per iteration outside forwards
+//    "overhead_seq_s": 0.00002,   ... and per running sequence
+//    "models": [{"name": "big", "forward": [[1, 0.004], [2, 0.0045], ...]}, ...],
+//               forward seconds by tokens fed in one call (all sequences), interpolated
+//               linearly between points, the last slope beyond the last point
+//    "tiers": [{"name": "balanced", "strategy": "spec", "big": 0, "little": 1,
+//               "tokens_per_cycle": 2.6,      tokens emitted per big-model verification
+//               "drafts_per_cycle": 3,        little forwards per verification
+//               "big_tokens_per_cycle": 4,    tokens fed to big per verification
+//               "quality": {"bible": 0.31, ...},   ROUGE-L F1 vs the true continuation
+//               "step_base_s": ..., "step_per_seq_s": ..., "prefill_token_s": ...}]}
+//   (ar tiers: "strategy": "ar", "big" = their model, "little": -1, cycle = 1 token.)
+//   The step_* numbers of a v2 profile are derived, not measured: the tier's
+//   seconds per emitted token alone with 1 sequence, the slope per further
+//   sequence, and its prompt cost per token (derive_tier_costs()); the router's
+//   latency features and the workload scale use them.
+// Version 1 (and hand-made profiles without models) has only the per-tier
+//   numbers: iteration_s = sum over tiers with work of step_base_s +
+//   step_per_seq_s * (decoding - 1) + prefill_token_s * prompt tokens, one
+//   token per sequence per iteration.
 // Tiers are listed best quality first (as in the serve config).
 // Thread safety: plain value type.
 #pragma once
@@ -34,22 +43,58 @@ struct TierProfile {
   double step_per_seq_s = 0.002;
   double prefill_token_s = 0.0005;
   std::vector<double> quality;  // per domain, in Profile::domains order
+  // Version 2 only (Profile::models non-empty): how the tier uses the models.
+  std::string strategy = "ar";  // ar | spec | bild
+  int big = 0;                  // model index (ar: the tier's model)
+  int little = -1;              // draft model index, -1 for ar
+  double tokens_per_cycle = 1;
+  double drafts_per_cycle = 0;
+  double big_tokens_per_cycle = 1;
+  bool speculative() const { return little >= 0; }
+};
+
+// Forward cost of one model: seconds by tokens fed in one call.
+struct ModelCost {
+  std::string name;
+  std::vector<std::pair<int64_t, double>> forward;  // ascending tokens
+  double seconds(int64_t tokens) const;             // 0 for tokens <= 0
+};
+
+// What one engine iteration runs (per tier) and what it costs.
+struct IterationLoad {
+  std::vector<int> decoding;            // per tier: sequences in the generation phase
+  std::vector<int64_t> prefill_big;     // per tier: prompt tokens fed to the big/ar model
+  std::vector<int64_t> prefill_little;  // per tier: prompt tokens fed to the little model
+};
+struct IterationCost {
+  double seconds = 0;
+  std::vector<double> tokens;  // per tier: tokens one generating sequence emits
 };
 
 struct Profile {
   std::vector<std::string> domains;
   std::vector<TierProfile> tiers;
+  std::vector<ModelCost> models;  // empty: a version-1 profile
+  double overhead_iter_s = 0, overhead_seq_s = 0;
   int slots = 8;
   std::string note;
 
   int domain_index(const std::string& d) const;  // -1 if absent
   // Quality of `tier` on `domain` (domain -1: the mean over domains).
   double quality(int tier, int domain) const;
-  // The best quality any tier reaches on `domain` (the "peak").
+  // The "peak" quality of `domain`: the best tier's (the first), as every request
+  // would get it served by the best tier with no queueing (issue 7's definition;
+  // a cheaper tier may score above it on a domain, so shares can pass 100 %).
   double peak(int domain) const;
   // Time of one iteration; `decoding[t]` sequences of tier t generate one token
   // each and `prefill[t]` prompt tokens of tier t are fed.
+  // (Version-1 cost model only; prompt tokens counted once per tier.)
   double iteration_s(const std::vector<int>& decoding, const std::vector<int64_t>& prefill) const;
+  // One iteration under either cost model.
+  IterationCost iteration(const IterationLoad& load) const;
+  // Version 2: fills every tier's step_base_s / step_per_seq_s / prefill_token_s
+  // from the models (see above); no-op for version 1.
+  void derive_tier_costs();
   // Checks sizes and values; throws tandem::Error naming `origin`.
   void validate(const std::string& origin) const;
 };

@@ -8,9 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "tandem/base/error.h"
+#include "tandem/base/thread_pool.h"
+#include "tandem/base/timer.h"
 #include "tandem/loadgen/workload.h"
+#include "tandem/model/model.h"
 #include "tandem/serve/server.h"
 #include "tandem/sim/rouge.h"
+#include "tandem/sim/simulator.h"
 
 namespace tandem::sim {
 namespace {
@@ -43,6 +47,7 @@ std::vector<Sample> read_samples(const std::string& path, int n) {
 struct Done {
   std::string text;
   int64_t completion_tokens = 0;
+  decode::DecodeStats stats;
 };
 
 // Submits every request at once and waits for all of them; returns wall seconds.
@@ -68,11 +73,80 @@ double run_batch(serve::Engine& engine, std::vector<serve::GenerationParams> bat
         fail("profiler: request failed: {}", e->error.message);
       } else {
         if (done) (*done)[i].completion_tokens = e->completion_tokens;
+        if (done) (*done)[i].stats = e->stats;
         break;
       }
     }
   }
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Forward seconds of `model` by tokens fed (see the header).
+ModelCost measure_forward(const std::string& name, const std::string& path,
+                          const ProfilerOptions& o, ThreadPool& shared_pool,
+                          const std::function<void(const std::string&)>& say) {
+  std::unique_ptr<Model> model = Model::load(path);
+  // As the Engine does: small models run on the calling thread alone.
+  ThreadPool solo(1);
+  ThreadPool& pool =
+      model->weights().bytes_per_token() < o.engine.single_thread_below_bytes ? solo : shared_pool;
+  const int slots = std::max(1, o.engine.slots);
+  const int64_t max_point = o.forward_points.empty() ? 1
+                                                     : *std::max_element(o.forward_points.begin(),
+                                                                         o.forward_points.end());
+  const int64_t per_seq_max = (max_point + slots - 1) / slots;
+  const int64_t n_ctx =
+      std::min<int64_t>(model->config().n_ctx_train, o.context_tokens + per_seq_max + 8);
+  KvCache cache = model->make_cache(n_ctx, slots);
+  const int64_t ctx = std::min<int64_t>(o.context_tokens, n_ctx - per_seq_max - 1);
+  const int64_t vocab = model->config().n_vocab;
+  auto token = [&](int64_t i) { return static_cast<int32_t>(300 + (i * 7919) % (vocab - 300)); };
+  ForwardOutput out;
+  {  // Each sequence holds a prompt of ctx tokens.
+    std::vector<SequenceInput> pre;
+    for (int q = 0; q < slots; ++q) {
+      SequenceInput in;
+      in.seq = q;
+      for (int64_t i = 0; i < ctx; ++i) in.tokens.push_back(token(q * 1000 + i));
+      pre.push_back(std::move(in));
+    }
+    ForwardOptions fo;
+    fo.logits = LogitsMode::kLast;
+    model->forward(pre, cache, fo, out, pool);
+  }
+  ModelCost mc;
+  mc.name = name;
+  for (int64_t tokens : o.forward_points) {
+    const int n = static_cast<int>(std::min<int64_t>(tokens, slots));
+    std::vector<SequenceInput> batch;
+    for (int q = 0; q < n; ++q) {
+      SequenceInput in;
+      in.seq = q;
+      const int64_t k = tokens / n + (q < tokens % n ? 1 : 0);
+      for (int64_t i = 0; i < k; ++i) in.tokens.push_back(token(q * 31 + i));
+      batch.push_back(std::move(in));
+    }
+    ForwardOptions fo;
+    fo.logits = LogitsMode::kLast;
+    // Back-to-back forwards for at least `min_point_s` (and `repeats` runs): the mean, so that
+    // a machine shared with other work is charged its sustained speed, not its best burst.
+    auto once = [&] {
+      for (int q = 0; q < n; ++q) cache.truncate(q, ctx);
+      model->forward(batch, cache, fo, out, pool);
+    };
+    once();  // warm-up
+    Timer t;
+    int runs = 0;
+    while (runs < std::max(1, o.repeats) || t.seconds() < o.min_point_s) {
+      once();
+      ++runs;
+    }
+    mc.forward.emplace_back(tokens, t.seconds() / runs);
+  }
+  std::string line = fmt::format("model {}: forward ms by tokens:", name);
+  for (const auto& [n, sec] : mc.forward) line += fmt::format(" {}:{:.2f}", n, sec * 1e3);
+  say(line);
+  return mc;
 }
 
 }  // namespace
@@ -89,14 +163,26 @@ Profile measure_profile(const serve::ServeConfig& config, const ProfilerOptions&
   for (const std::string& d : prof.domains)
     samples.push_back(read_samples(o.prompts_dir + "/" + d + ".jsonl", o.prompts_per_domain));
 
-  serve::Metrics metrics;
-  serve::declare_serving_metrics(metrics);
   serve::EngineOptions eo = o.engine;
   eo.slots = std::max(eo.slots, o.batch);
+  // Every quality prompt of a tier is submitted at once.
+  eo.max_queued_requests = std::max<int64_t>(
+      eo.max_queued_requests, static_cast<int64_t>(samples.size()) * o.prompts_per_domain + 1);
+  eo.max_queued_tokens = std::max<int64_t>(eo.max_queued_tokens, eo.max_queued_requests * 1024);
+  prof.slots = eo.slots;
+  {
+    ThreadPool pool(eo.threads > 0 ? eo.threads : ThreadPool::default_threads());
+    ProfilerOptions fo = o;
+    fo.engine = eo;
+    for (const serve::ModelSpec& m : config.models)
+      prof.models.push_back(measure_forward(m.name, m.path, fo, pool, say));
+  }
+
+  serve::Metrics metrics;
+  serve::declare_serving_metrics(metrics);
   serve::Engine engine(
       config, eo, serve::make_policy("fixed:" + config.tiers.at(0).name, config.tiers), metrics);
   engine.start();
-  prof.slots = eo.slots;
   const Tokenizer& tok = engine.tokenizer();
   auto params = [&](const std::string& prompt, int tier, int64_t max_tokens) {
     serve::GenerationParams p;
@@ -107,69 +193,122 @@ Profile measure_profile(const serve::ServeConfig& config, const ProfilerOptions&
     return p;
   };
   const std::string timing_prompt = samples.at(0).at(0).prompt;
-  const int64_t prompt_tokens = static_cast<int64_t>(tok.encode(timing_prompt, true, false).size());
+  // Engine overhead samples: (sequences, seconds per iteration outside forwards).
+  std::vector<std::pair<double, double>> overhead;
+  struct Run {
+    int tier, batch;
+    double wall_s;
+  };
+  std::vector<Run> runs;
+  const int64_t timing_prompt_tokens =
+      static_cast<int64_t>(tok.encode(timing_prompt, true, false).size());
+  auto forward_seconds = [&] {
+    double s = 0;
+    for (const serve::ModelSpec& m : config.models)
+      s += metrics.value("tandem:forward_seconds_total", {m.name});
+    return s;
+  };
   for (size_t t = 0; t < config.tiers.size(); ++t) {
+    const serve::TierSpec& spec = config.tiers[t];
     TierProfile tp;
-    tp.name = config.tiers[t].name;
+    tp.name = spec.name;
+    tp.strategy = spec.strategy == decode::Mode::kAr     ? "ar"
+                  : spec.strategy == decode::Mode::kSpec ? "spec"
+                                                         : "bild";
+    tp.big = config.model_index(spec.big);
+    tp.little = spec.little.empty() ? -1 : config.model_index(spec.little);
     const int tier = static_cast<int>(t);
-    // Warm-up (KV caches are allocated on first use).
-    run_batch(engine, {params(timing_prompt, tier, 4)}, nullptr);
-    auto timed = [&](int b, int64_t n, double* tokens) {
-      double best = 1e30;
-      for (int r = 0; r < std::max(1, o.repeats); ++r) {
-        std::vector<serve::GenerationParams> batch;
-        for (int i = 0; i < b; ++i) batch.push_back(params(timing_prompt, tier, n));
-        std::vector<Done> done;
-        best = std::min(best, run_batch(engine, std::move(batch), &done));
-        if (tokens) {
-          double sum = 0;
-          for (const Done& d : done) sum += static_cast<double>(d.completion_tokens);
-          *tokens = sum / static_cast<double>(done.size());
-        }
-      }
-      return best;
-    };
-    double iter[2];
-    double prefill1 = 0;
-    const int bs[2] = {1, o.batch};
-    for (int k = 0; k < 2; ++k) {
-      const double t1 = timed(bs[k], 1, nullptr);
-      double gen = 0;
-      const double tn = timed(bs[k], o.timing_tokens, &gen);
-      iter[k] = std::max(1e-5, (tn - t1) / std::max(1.0, gen - 1));
-      if (k == 0) prefill1 = t1;
+    run_batch(engine, {params(timing_prompt, tier, 4)}, nullptr);  // warm-up
+    for (int b : {1, o.batch}) {
+      std::vector<serve::GenerationParams> batch;
+      for (int i = 0; i < b; ++i) batch.push_back(params(timing_prompt, tier, o.timing_tokens));
+      const double f0 = forward_seconds();
+      const double it0 = metrics.value("tandem:engine_iterations_total");
+      const double wall = run_batch(engine, std::move(batch), nullptr);
+      const double iters = metrics.value("tandem:engine_iterations_total") - it0;
+      const double outside = wall - (forward_seconds() - f0);
+      if (iters > 0) overhead.emplace_back(b, outside / iters);
+      runs.push_back({static_cast<int>(t), b, wall});
       say(fmt::format(
-          "{}: batch {}: {:.2f} ms per iteration ({:.1f} tokens; prefill run {:.1f} ms)", tp.name,
-          bs[k], iter[k] * 1e3, gen, t1 * 1e3));
+          "{}: {} sequence(s): {:.1f} ms, {:.0f} iterations, {:.3f} ms/iteration outside "
+          "forwards",
+          tp.name, b, wall * 1e3, iters, iters > 0 ? outside / iters * 1e3 : 0.0));
     }
-    tp.step_base_s = iter[0];
-    tp.step_per_seq_s = std::max(0.0, (iter[1] - iter[0]) / std::max(1, o.batch - 1));
-    tp.prefill_token_s = std::max(0.0, prefill1 - tp.step_base_s) /
-                         static_cast<double>(std::max<int64_t>(1, prompt_tokens));
-    // Quality: all prompts of all domains at once (greedy, so batching does not change text).
+    // Quality and decode pattern: all prompts of all domains at once (greedy, so batching
+    // does not change the text).
     std::vector<serve::GenerationParams> batch;
     for (const auto& ds : samples)
       for (const Sample& s : ds) batch.push_back(params(s.prompt, tier, o.quality_tokens));
     std::vector<Done> done;
     run_batch(engine, std::move(batch), &done);
     size_t k = 0;
+    decode::DecodeStats sum;
+    int64_t prefill = 0;
     for (size_t d = 0; d < samples.size(); ++d) {
-      double sum = 0;
-      for (const Sample& s : samples[d]) sum += rouge_l(done[k++].text, s.continuation).f1;
-      tp.quality.push_back(sum / static_cast<double>(samples[d].size()));
+      double q = 0;
+      for (const Sample& s : samples[d]) {
+        q += rouge_l(done[k].text, s.continuation).f1;
+        sum += done[k].stats;
+        prefill += static_cast<int64_t>(tok.encode(s.prompt, true, false).size()) - 1;
+        ++k;
+      }
+      tp.quality.push_back(q / static_cast<double>(samples[d].size()));
     }
-    say(fmt::format(
-        "{}: quality {:.3f} (mean ROUGE-L F1 over {} domains)", tp.name,
-        [&] {
-          double s = 0;
-          for (double q : tp.quality) s += q;
-          return s / static_cast<double>(tp.quality.size());
-        }(),
-        tp.quality.size()));
+    if (tp.little >= 0 && sum.rounds > 0) {
+      const double rounds = static_cast<double>(sum.rounds);
+      tp.tokens_per_cycle = static_cast<double>(sum.generated) / rounds;
+      // The prefill phase is one call per model per request.
+      tp.drafts_per_cycle =
+          static_cast<double>(sum.little_calls - static_cast<int64_t>(k)) / rounds;
+      tp.big_tokens_per_cycle = static_cast<double>(sum.big_tokens - prefill) / rounds;
+    }
+    double mean_q = 0;
+    for (double q : tp.quality) mean_q += q;
+    say(
+        fmt::format("{}: quality {:.3f} (mean ROUGE-L F1 over {} domains); {:.2f} tokens, {:.2f} "
+                    "drafts, {:.2f} big tokens per verification",
+                    tp.name, mean_q / static_cast<double>(tp.quality.size()), tp.quality.size(),
+                    tp.tokens_per_cycle, tp.drafts_per_cycle, tp.big_tokens_per_cycle));
     prof.tiers.push_back(std::move(tp));
   }
   engine.stop();
+  // overhead = a + c * sequences, least squares (clamped at >= 0).
+  if (!overhead.empty()) {
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (const auto& [x, y] : overhead) sx += x, sy += y, sxx += x * x, sxy += x * y;
+    const double n = static_cast<double>(overhead.size());
+    const double den = n * sxx - sx * sx;
+    double c = den > 0 ? (n * sxy - sx * sy) / den : 0;
+    double a = (sy - c * sx) / n;
+    if (c < 0) c = 0, a = sy / n;
+    if (a < 0) a = 0;
+    prof.overhead_iter_s = a;
+    prof.overhead_seq_s = c;
+    say(fmt::format("engine overhead: {:.3f} ms per iteration + {:.3f} ms per sequence", a * 1e3,
+                    c * 1e3));
+  }
   prof.validate("measured profile");
+  prof.derive_tier_costs();
+  // Calibration: the timing runs again, in the simulator.
+  std::string cal = "engine vs simulator (timing runs, wall ms measured/simulated):";
+  for (const Run& r : runs) {
+    std::vector<SimRequest> reqs(static_cast<size_t>(r.batch));
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      reqs[i].id = static_cast<int64_t>(i);
+      reqs[i].prompt_tokens = timing_prompt_tokens;
+      reqs[i].max_tokens = o.timing_tokens;
+    }
+    SimOptions so;
+    so.slots = eo.slots;
+    const auto pol = serve::make_policy("fixed:" + config.tiers[r.tier].name, config.tiers);
+    double sim_s = 0;
+    for (const RequestResult& res : simulate(prof, so, reqs, *pol))
+      sim_s = std::max(sim_s, res.latency_s);
+    cal += fmt::format(" {} x{} {:.0f}/{:.0f};", config.tiers[r.tier].name, r.batch, r.wall_s * 1e3,
+                       sim_s * 1e3);
+  }
+  say(cal);
+  prof.note = cal;
   return prof;
 }
 

@@ -1,19 +1,29 @@
-// Profiler — measures a Profile (sim/profile.h) for the tiers of a serve
-// configuration on the real Engine.
-//  * Timing, per tier: b concurrent requests of that tier (b = 1 and b = batch)
-//    with max_tokens = 1 and = timing_tokens; the iteration time at b is
-//    (T(b, N) - T(b, 1)) / (tokens generated - 1), which cancels the prefill;
-//    step_base_s = iteration(1), step_per_seq_s = slope to iteration(batch);
-//    prefill_token_s = (T(1, 1) - step_base_s) / prompt tokens.
-//  * Quality, per tier and domain: greedy continuations of the first
-//    `prompts_per_domain` prompts of bench/prompts/<domain>.jsonl, max_tokens
-//    tokens, scored by ROUGE-L F1 against the line's "continuation".
+// Profiler — measures a version-2 Profile (sim/profile.h) for the tiers of a
+// serve configuration: `tandem router profile` and `tandem bench --tiers`.
+//  * Model forward costs: each model of the configuration, loaded on its own,
+//    runs Model::forward over `forward_points` token counts (spread over up to
+//    `slots` sequences, one token each first, each sequence holding a
+//    `context_tokens`-token prompt); the mean of back-to-back runs per point
+//    (at least `repeats`, at least `min_point_s`), so that a machine shared with
+//    other work is charged its sustained speed rather than its best burst.
+//  * Quality and decode pattern, per tier: greedy continuations of the first
+//    `prompts_per_domain` prompts of bench/prompts/<domain>.jsonl through the
+//    real Engine (all at once), max_tokens tokens, scored by ROUGE-L F1 against
+//    the line's "continuation"; the strategies' counters give tokens per
+//    verification, drafts per verification and big-model tokens per
+//    verification.
+//  * Engine overhead: per tier, 1 and `batch` concurrent requests of
+//    `timing_tokens` tokens through the Engine; (wall - time in forwards) per
+//    iteration, fitted as overhead_iter_s + overhead_seq_s * sequences; each of
+//    these runs is then simulated from the finished profile and measured vs
+//    simulated time is reported (and written into the profile's note).
 // Slow (it runs the models); `progress` gets one line per measurement.
 // Not thread-safe; creates and stops its own Engine.
 #pragma once
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "tandem/serve/engine.h"
 #include "tandem/sim/profile.h"
@@ -26,7 +36,10 @@ struct ProfilerOptions {
   int64_t quality_tokens = 48;
   int64_t timing_tokens = 24;
   int batch = 4;
-  int repeats = 1;  // timing runs per point; the minimum is kept
+  int repeats = 5;            // forward timings per point at least ...
+  double min_point_s = 0.05;  // ... and this long in all; their mean is kept
+  int64_t context_tokens = 64;
+  std::vector<int64_t> forward_points = {1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256};
   serve::EngineOptions engine;
 };
 

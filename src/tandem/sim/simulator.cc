@@ -36,8 +36,10 @@ struct Pending {
 struct Seq {
   const SimRequest* r;
   int tier;
-  int64_t prefill_left;
-  int64_t gen_left;
+  int64_t prefill_left;         // prompt tokens still to feed to the big / ar model
+  int64_t prefill_little_left;  // ... then to the little model (speculative tiers)
+  double gen_left;              // tokens still to emit
+  int64_t prefilling() const { return prefill_left > 0 ? prefill_left : prefill_little_left; }
 };
 
 class Sim {
@@ -75,23 +77,27 @@ class Sim {
       expire(now);
       admit();
       // Work of this iteration: decodes first, then prompt chunks within the budget.
-      std::vector<int> decoding(p_.tiers.size(), 0);
-      std::vector<int64_t> prefill(p_.tiers.size(), 0);
+      const size_t nt = p_.tiers.size();
+      IterationLoad il;
+      il.decoding.assign(nt, 0);
+      il.prefill_big.assign(nt, 0);
+      il.prefill_little.assign(nt, 0);
       int64_t budget = o_.batch_tokens;
       for (const Seq& s : running_)
-        if (s.prefill_left == 0) {
-          ++decoding[s.tier];
+        if (s.prefilling() == 0) {
+          ++il.decoding[s.tier];
           --budget;
         }
       std::vector<int64_t> chunk(running_.size(), 0);
       for (size_t i = 0; i < running_.size(); ++i) {
         Seq& s = running_[i];
-        if (s.prefill_left == 0 || budget <= 0) continue;
-        chunk[i] = std::min({s.prefill_left, o_.prefill_chunk, budget});
+        if (s.prefilling() == 0 || budget <= 0) continue;
+        chunk[i] = std::min({s.prefilling(), o_.prefill_chunk, budget});
         budget -= chunk[i];
-        prefill[s.tier] += chunk[i];
+        (s.prefill_left > 0 ? il.prefill_big : il.prefill_little)[s.tier] += chunk[i];
       }
-      const double dt = p_.iteration_s(decoding, prefill);
+      const IterationCost cost = p_.iteration(il);
+      const double dt = cost.seconds;
       if (running_.empty()) {
         // Everything queued expired; the next event is an arrival.
         if (next < reqs_.size()) {
@@ -106,15 +112,16 @@ class Sim {
       std::vector<Seq> still;
       for (size_t i = 0; i < running_.size(); ++i) {
         Seq s = running_[i];
-        if (s.prefill_left > 0) {
-          s.prefill_left -= chunk[i];
-          // The last prompt chunk also yields the first token (the engine's kLast).
-          if (s.prefill_left == 0 && chunk[i] > 0) --s.gen_left, --tin_[s.tier];
+        if (s.prefilling() > 0) {
+          const bool big = s.prefill_left > 0;
+          (big ? s.prefill_left : s.prefill_little_left) -= chunk[i];
+          // The last prompt chunk of an ar tier also yields the first token (the engine's kLast).
+          if (s.prefilling() == 0 && chunk[i] > 0 && !p_.tiers[s.tier].speculative())
+            emit_tokens(s, 1.0);
         } else {
-          --s.gen_left;
-          --tin_[s.tier];
+          emit_tokens(s, cost.tokens[s.tier]);
         }
-        if (s.prefill_left == 0 && s.gen_left <= 0) {
+        if (s.prefilling() == 0 && s.gen_left <= 1e-9) {
           finish(s, now);
         } else {
           still.push_back(s);
@@ -190,7 +197,7 @@ class Sim {
     for (const Seq& s : running_) {
       if (s.r->deadline_s > 0 && now - s.r->t > s.r->deadline_s) {
         --tr_[s.tier];
-        tin_[s.tier] -= s.gen_left;
+        tin_[s.tier] -= static_cast<int64_t>(std::ceil(std::max(0.0, s.gen_left) - 1e-9));
         RequestResult& res = results_[s.r - reqs_.data()];
         res.outcome = Outcome::kDropped;
         report(res);
@@ -220,16 +227,28 @@ class Sim {
       const Pending q = queue_.front();
       queue_.pop_front();
       dequeue_counts(q);
-      running_.push_back({q.r, q.tier, std::max<int64_t>(1, q.r->prompt_tokens),
-                          std::max<int64_t>(1, q.r->max_tokens)});
+      const int64_t prompt = std::max<int64_t>(1, q.r->prompt_tokens);
+      const bool spec = p_.tiers[q.tier].speculative();
+      // Speculative tiers read prompt[0, n-1) into the big model, then into the little one.
+      running_.push_back({q.r, q.tier, spec ? std::max<int64_t>(1, prompt - 1) : prompt,
+                          spec ? std::max<int64_t>(1, prompt - 1) : 0,
+                          static_cast<double>(std::max<int64_t>(1, q.r->max_tokens))});
       ++tr_[q.tier];
       tin_[q.tier] += std::max<int64_t>(1, q.r->max_tokens);
     }
   }
 
+  void emit_tokens(Seq& s, double n) {
+    const double before = s.gen_left;
+    s.gen_left = std::max(0.0, s.gen_left - n);
+    // In-flight tokens fall by whole tokens emitted.
+    tin_[s.tier] -= static_cast<int64_t>(std::ceil(before - 1e-9)) -
+                    static_cast<int64_t>(std::ceil(s.gen_left - 1e-9));
+  }
+
   void finish(const Seq& s, double now) {
     --tr_[s.tier];
-    tin_[s.tier] -= std::max<int64_t>(0, s.gen_left);
+    tin_[s.tier] -= static_cast<int64_t>(std::ceil(std::max(0.0, s.gen_left) - 1e-9));
     RequestResult& res = results_[s.r - reqs_.data()];
     res.latency_s = now - s.r->t;
     const bool on_time = s.r->deadline_s <= 0 || res.latency_s <= s.r->deadline_s;

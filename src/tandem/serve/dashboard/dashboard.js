@@ -4,6 +4,8 @@
 // State for tests and curious users: window.tandemDashboard
 //   .updates        successful polls that redrew the charts
 //   .series[name]   the plotted values, oldest first (null = no data)
+//   .decisions      tiers the routing policy picked, charted as % of its decisions per window
+//   .policy         the routing policy's name
 //   .chat           the last chat exchange (busy, reply, tier, finish, chunks, renders:
 //                   how many network reads grew the reply on screen)
 'use strict';
@@ -238,6 +240,8 @@
     lastPoll: null,       // Date.now() of the last successful poll
     ready: null,
     tiers: [],            // tiers seen in the metrics, in order of appearance
+    decisions: [],        // tiers the policy picked (and 'rejected'), in order of appearance
+    policy: null,         // the routing policy's name (tandem:policy_info)
     series: {},
     chat: { busy: false, exchanges: 0, reply: '', tier: null, finish: null, chunks: 0, renders: 0, error: null },
   };
@@ -276,6 +280,7 @@
         { key: 'running', label: 'running', color: ('--s1') },
       ], '', 1),
       tiers: new Chart('tiers', [], '', 1),
+      decisions: new Chart('decisions', [], '%', 100),
       tokens: new Chart('tokens', [
         { key: 'tokens_per_s', label: 'tokens/s', color: ('--s1') },
       ], '', 10),
@@ -309,12 +314,23 @@
       if (tier && !state.tiers.includes(tier)) state.tiers.push(tier);
     }
 
+    // The policy's picks for requests that named no tier, as shares of its decisions.
+    const perDecision = {};
+    for (const x of m.get('tandem:policy_decisions_total') || []) {
+      const tier = x.labels.tier;
+      if (!tier) continue;
+      if (!state.decisions.includes(tier)) state.decisions.push(tier);
+      perDecision[tier] = (perDecision[tier] || 0) + x.value;
+    }
+    for (const x of m.get('tandem:policy_info') || [])
+      if (x.labels.policy) state.policy = x.labels.policy;
+
     const lat = buckets(m, 'tandem:request_latency_seconds');
     const ttft = buckets(m, 'tandem:time_to_first_token_seconds');
     // A counter that went down means the server restarted: start afresh.
     const last = snaps[snaps.length - 1];
     if (last && (ok < last.ok || err < last.err || tokens < last.tokens)) snaps.length = 0;
-    snaps.push({ t, ok, err, tokens, perTier, lat, ttft });
+    snaps.push({ t, ok, err, tokens, perTier, perDecision, lat, ttft });
     while (snaps.length > 2 && t - snaps[1].t >= Math.max(RATE_WINDOW, PCT_WINDOW)) snaps.shift();
 
     const r = snapshotBefore(t, RATE_WINDOW);
@@ -324,6 +340,14 @@
     push('tokens_per_s', rate(tokens, r && r.tokens));
     for (const tier of state.tiers)
       push('tier_' + tier, rate(perTier[tier] || 0, r && (r.perTier[tier] || 0)));
+    let decided = 0;
+    const delta = {};
+    for (const tier of state.decisions) {
+      delta[tier] = r ? Math.max(0, (perDecision[tier] || 0) - ((r.perDecision || {})[tier] || 0)) : 0;
+      decided += delta[tier];
+    }
+    for (const tier of state.decisions)
+      push('decision_' + tier, decided > 0 ? (100 * delta[tier]) / decided : null);
     push('queue_depth', sum(m, 'tandem:queue_depth'));
     push('running', m.has('tandem:running_requests') ? sum(m, 'tandem:running_requests')
                                                       : sum(m, 'tandem:tier_running'));
@@ -346,6 +370,12 @@
     setText('fact-served', fmtNum(ok) + ' ok · ' + fmtNum(err) + ' errors');
 
     charts.tiers.setLines(state.tiers.map((tier, i) => ({ key: 'tier_' + tier, label: tier, color: tierColor(i) })));
+    // Same colour per tier in both charts; 'rejected' after the tiers.
+    charts.decisions.setLines(state.decisions.map((tier) => {
+      const i = state.tiers.includes(tier) ? state.tiers.indexOf(tier) : state.tiers.length + state.decisions.indexOf(tier);
+      return { key: 'decision_' + tier, label: tier, color: tierColor(i) };
+    }));
+    setText('fact-policy', state.policy || '–');
     for (const c of Object.values(charts)) c.update();
     state.updates++;
     state.lastPoll = Date.now();
