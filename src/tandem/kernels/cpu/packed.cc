@@ -84,12 +84,13 @@ bool packable(const MatView& w) {
   return (w.type == DType::Q4_0 && w.cols % 64 == 0) || (w.type == DType::Q8_0 && w.cols % 32 == 0);
 }
 
-bool packing_enabled() {
-  static const bool on = [] {
+bool packing_enabled(DType type) {
+  static const std::string_view mode = [] {
     const char* v = std::getenv("TANDEM_PACK");
-    return v == nullptr || std::string_view(v) != "0";
+    return std::string_view(v ? v : "");
   }();
-  return on;
+  if (mode == "0") return false;
+  return type == DType::Q4_0 || (type == DType::Q8_0 && mode == "all");
 }
 
 PackedMatrix pack_matrix(const MatView& w) {

@@ -59,9 +59,13 @@ struct PackedMatrix {
 
 // True when `w` (row-major) has a packed layout the kernels use.
 bool packable(const MatView& w);
-// Whether model loading packs matrices: true unless env TANDEM_PACK=0 (kept for
-// A/B measurements of the row-major kernels).
-bool packing_enabled();
+// Whether model loading packs a matrix of this type. Default: Q4_0 only — measured
+// on the 1B shape, 2 threads (bench/results/decode_roofline_xeon*.json): packed
+// Q4_0 decodes at 74 % of the roofline against 61 % row-major and prefills 1.8x
+// faster, while packed Q8_0 did not beat the row-major 4-row tile (78 % vs 82 %
+// on the Xeon host, within noise on the dev VM). Env TANDEM_PACK=0 packs nothing,
+// TANDEM_PACK=all packs Q8_0 too (for A/B measurements).
+bool packing_enabled(DType type);
 // The packed copy of a packable row-major matrix (tandem::Error otherwise).
 PackedMatrix pack_matrix(const MatView& w);
 // Block b of row r of a kQ4_0x4 / kQ8_0x4 matrix, in the file's block form.
