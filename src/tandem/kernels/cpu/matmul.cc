@@ -202,35 +202,52 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   // Up to one token group (decode, small batches) streams weights from DRAM once:
   // chunks only need to balance the threads. More tokens re-read a chunk once per
   // 4-token group, so it must stay in L2.
+  // The dispatch ends with smaller pieces (the last 2 chunks per thread cut in
+  // 8, whole 4-row groups): a thread that draws the last full chunk would
+  // otherwise leave the others idle for up to a chunk's time (decode showed ~10 %
+  // of its time in the pool's wait before this).
   const int n_threads = pool.size();
   const int64_t chunk_bytes = n_tokens > kTokenTile ? (128 << 10) : (1 << 20);
-  std::vector<int64_t> chunk_rows(ws.size()), first_chunk(ws.size() + 1, 0);
+  struct Piece {
+    int m;
+    int64_t r0, r1;
+  };
+  thread_local std::vector<Piece> caller_pieces;
+  std::vector<Piece>& pieces = caller_pieces;  // workers must see the caller's list
+  pieces.clear();
   for (size_t i = 0; i < ws.size(); ++i) {
     const int64_t rb = row_bytes(ws[i].type, cols);
     const int64_t balance = (ws[i].rows + n_threads * 8 - 1) / (n_threads * 8);
     int64_t rows = std::min(balance, std::max<int64_t>(4, chunk_bytes / rb));
     rows = std::max<int64_t>(4, (rows + 3) / 4 * 4);
-    chunk_rows[i] = rows;
-    first_chunk[i + 1] = first_chunk[i] + (ws[i].rows + rows - 1) / rows;
+    for (int64_t r0 = 0; r0 < ws[i].rows; r0 += rows)
+      pieces.push_back({static_cast<int>(i), r0, std::min(ws[i].rows, r0 + rows)});
   }
-  const int64_t n_chunks = first_chunk.back();
+  const size_t tail = std::min(pieces.size(), size_t(2) * n_threads);
+  if (n_threads > 1 && tail > 0) {
+    std::vector<Piece> last(pieces.end() - tail, pieces.end());
+    pieces.resize(pieces.size() - tail);
+    for (const Piece& c : last) {
+      const int64_t step = std::max<int64_t>(4, ((c.r1 - c.r0) / 8 + 3) / 4 * 4);
+      for (int64_t r0 = c.r0; r0 < c.r1; r0 += step)
+        pieces.push_back({c.m, r0, std::min(c.r1, r0 + step)});
+    }
+  }
+  const int64_t n_pieces = static_cast<int64_t>(pieces.size());
   std::atomic<int64_t> next{0};
   auto work = [&](int, int) {
-    size_t m = 0;
-    for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
+    for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_pieces;
          c = next.fetch_add(1, std::memory_order_relaxed)) {
-      while (c >= first_chunk[m + 1]) ++m;
-      const MatView& w = ws[m];
-      const int64_t r0 = (c - first_chunk[m]) * chunk_rows[m];
-      const int64_t r1 = std::min(w.rows, r0 + chunk_rows[m]);
-      rows_fn(table, w)(w, act, n_tokens, r0, r1, outs[m]);
+      const Piece& pc = pieces[c];
+      const MatView& w = ws[pc.m];
+      rows_fn(table, w)(w, act, n_tokens, pc.r0, pc.r1, outs[pc.m]);
     }
   };
   // Small products (tiny models, decode of narrow layers) finish in a few
   // microseconds: waking the workers would cost more than it saves.
   int64_t macs = 0;
   for (const MatView& w : ws) macs += w.rows * cols * n_tokens;
-  if (n_chunks == 1 || n_threads == 1 || macs < kInlineMacs)
+  if (n_pieces == 1 || n_threads == 1 || macs < kInlineMacs)
     work(0, 1);
   else
     pool.run(work);

@@ -581,7 +581,11 @@ struct Q4_0Row {
 // block), the -8 offset as one integer subtraction, one convert and one FMA
 // against the record's 8 scales. About half the instructions of the row-major
 // 4-row kernel per block, and each thread reads one sequential stream.
-constexpr int64_t kPackedPrefetchBytes = 4096;  // decode: bytes ahead, tuned on Zen 3
+// Decode prefetch of packed layouts: 16 KiB ahead into L2, every line of each
+// record. A sweep on the Xeon host (2 threads, 768 MiB of packed weights; 0.5 to
+// 16 KiB, T0/T1, 1-3 lines per record) read 27-29.5 GB/s here against 23-26 GB/s
+// at 4 KiB, with a prefetching plain read at 29.9 GB/s.
+constexpr int64_t kPackedPrefetchBytes = 16384;
 
 template <int T>
 TANDEM_AVX2 void q4_0x4_group(const PairQ4_0x4* rec, int64_t np, const Activations& a, int64_t t0,
@@ -593,7 +597,7 @@ TANDEM_AVX2 void q4_0x4_group(const PairQ4_0x4* rec, int64_t np, const Activatio
     if (prefetch) {
       const char* f = reinterpret_cast<const char*>(rec + p) + kPackedPrefetchBytes;
 #pragma GCC unroll 3
-      for (int l = 0; l < 3; ++l) _mm_prefetch(f + 64 * l, _MM_HINT_T0);
+      for (int l = 0; l < 3; ++l) _mm_prefetch(f + 64 * l, _MM_HINT_T1);
     }
     __m256i lo[4], hi[4];
 #pragma GCC unroll 4
@@ -650,7 +654,7 @@ TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t nb, const Activation
     if (prefetch) {
       const char* f = reinterpret_cast<const char*>(rec + b) + kPackedPrefetchBytes;
 #pragma GCC unroll 3
-      for (int l = 0; l < 3; ++l) _mm_prefetch(f + 64 * l, _MM_HINT_T0);
+      for (int l = 0; l < 3; ++l) _mm_prefetch(f + 64 * l, _MM_HINT_T1);
     }
     __m256i w[4], aw[4];
 #pragma GCC unroll 4
