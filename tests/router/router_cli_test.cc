@@ -1,4 +1,4 @@
-// `tandem router` end to end: train a tiny policy on the recorded demo profile,
+// `tandem router` end to end: train a tiny policy on the recorded dev-VM profile,
 // evaluate it, simulate with it, and check that a mismatched policy is refused.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -30,7 +30,7 @@ CliRun run(const std::string& args) {
 
 TEST(RouterCli, TrainEvalSim) {
   const std::string src = TANDEM_SOURCE_DIR;
-  const std::string profile = src + "/bench/results/router_profile_demo.json";
+  const std::string profile = src + "/bench/results/router_profile_devvm.json";
   const auto dir =
       std::filesystem::temp_directory_path() / ("tandem_router_cli_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);

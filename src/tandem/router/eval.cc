@@ -52,6 +52,21 @@ EvalReport evaluate(const sim::Profile& profile, const sim::SimOptions& sim,
   return rep;
 }
 
+std::pair<double, double> pooled_windows(const EvalReport& r, const std::string& policy) {
+  int64_t n = 0, n96 = 0, n98 = 0;
+  for (const EvalCell& c : r.cells) {
+    if (c.policy != policy) continue;
+    for (const sim::Window& w : c.m.windows) {
+      ++n;
+      if (w.quality_frac >= 0.96) ++n96;
+      if (w.quality_frac >= 0.98) ++n98;
+    }
+  }
+  if (n == 0) return {0, 0};
+  return {static_cast<double>(n96) / static_cast<double>(n),
+          static_cast<double>(n98) / static_cast<double>(n)};
+}
+
 std::string report_table(const EvalReport& r) {
   std::string s;
   std::vector<std::string> wl;
@@ -59,11 +74,11 @@ std::string report_table(const EvalReport& r) {
     if (std::find(wl.begin(), wl.end(), c.workload) == wl.end()) wl.push_back(c.workload);
   s += fmt::format("{:<28}", "policy");
   for (const auto& w : wl) s += fmt::format(" | {:^27}", w);
-  s += fmt::format(" | {:>14}\n", "max rate @99%");
+  s += fmt::format(" | {:^13} | {:>14}\n", "all windows", "max rate @99%");
   s += fmt::format("{:<28}", "");
   for (size_t i = 0; i < wl.size(); ++i)
     s += fmt::format(" | {:>6} {:>6} {:>6} {:>6}", "avail", "qual", ">=96", ">=98");
-  s += fmt::format(" | {:>14}\n", "req/s (x big)");
+  s += fmt::format(" | {:>6} {:>6} | {:>14}\n", ">=96", ">=98", "req/s (x big)");
   for (size_t p = 0; p < r.policies.size(); ++p) {
     s += fmt::format("{:<28}", r.policies[p].substr(0, 28));
     for (const auto& w : wl)
@@ -71,6 +86,8 @@ std::string report_table(const EvalReport& r) {
         if (c.policy == r.policies[p] && c.workload == w)
           s += fmt::format(" | {:>5.1f}% {:>5.1f}% {:>5.1f}% {:>5.1f}%", 100 * c.m.availability,
                            100 * c.m.quality_frac, 100 * c.m.windows_96, 100 * c.m.windows_98);
+    const auto [p96, p98] = pooled_windows(r, r.policies[p]);
+    s += fmt::format(" | {:>5.1f}% {:>5.1f}%", 100 * p96, 100 * p98);
     s += fmt::format(" | {:>6.2f} ({:>4.1f}x)\n", r.max_rate_rps[p],
                      r.big_capacity_rps > 0 && r.max_rate_rps[0] > 0
                          ? r.max_rate_rps[p] / r.max_rate_rps[0]
@@ -85,6 +102,12 @@ nlohmann::json report_json(const EvalReport& r) {
   j["tiers"] = r.tiers;
   j["big_capacity_rps"] = r.big_capacity_rps;
   j["max_rate_rps"] = r.max_rate_rps;
+  nlohmann::json pooled = nlohmann::json::array();
+  for (const std::string& p : r.policies) {
+    const auto [p96, p98] = pooled_windows(r, p);
+    pooled.push_back({{"policy", p}, {"windows_96", p96}, {"windows_98", p98}});
+  }
+  j["pooled_windows"] = pooled;
   j["cells"] = nlohmann::json::array();
   for (const EvalCell& c : r.cells) {
     nlohmann::json w = nlohmann::json::array();

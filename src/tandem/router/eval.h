@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tandem/router/scenarios.h"
@@ -41,6 +42,8 @@ EvalReport evaluate(const sim::Profile& profile, const sim::SimOptions& sim,
                     const ScenarioOptions& scen, const EvalOptions& o,
                     const std::vector<std::shared_ptr<serve::Policy>>& policies);
 
+// Share of all windows of all workloads at >= 96 % / >= 98 % of peak, for `policy`.
+std::pair<double, double> pooled_windows(const EvalReport& r, const std::string& policy);
 std::string report_table(const EvalReport& r);
 nlohmann::json report_json(const EvalReport& r);
 

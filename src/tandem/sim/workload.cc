@@ -138,7 +138,7 @@ std::vector<SimRequest> make_workload(const WorkloadSpec& spec,
                                       const std::vector<std::string>& domains) {
   std::vector<double> times;
   std::vector<int> fixed_domain;
-  std::vector<int64_t> trace_max_tokens, trace_deadline_ms;
+  std::vector<int64_t> trace_max_tokens, trace_deadline_ms, trace_prompt_tokens;
   if (spec.arrival.rfind("trace:", 0) == 0) {
     const std::string path = spec.arrival.substr(6);
     std::ifstream f(path);
@@ -148,7 +148,7 @@ std::vector<SimRequest> make_workload(const WorkloadSpec& spec,
     struct Row {
       double t;
       int domain;
-      int64_t max_tokens, deadline_ms;  // -1: from the spec
+      int64_t max_tokens, deadline_ms, prompt_tokens;  // -1: from the spec
     };
     std::vector<Row> rows;
     while (std::getline(f, line)) {
@@ -166,7 +166,8 @@ std::vector<SimRequest> make_workload(const WorkloadSpec& spec,
       std::string d = j.value("domain", j.value("task", ""));
       const auto it = std::find(domains.begin(), domains.end(), d);
       rows.push_back({t, it == domains.end() ? -1 : static_cast<int>(it - domains.begin()),
-                      j.value("max_tokens", int64_t{-1}), j.value("deadline_ms", int64_t{-1})});
+                      j.value("max_tokens", int64_t{-1}), j.value("deadline_ms", int64_t{-1}),
+                      j.value("prompt_tokens", int64_t{-1})});
     }
     std::stable_sort(rows.begin(), rows.end(),
                      [](const Row& a, const Row& b) { return a.t < b.t; });
@@ -175,6 +176,7 @@ std::vector<SimRequest> make_workload(const WorkloadSpec& spec,
       fixed_domain.push_back(r.domain);
       trace_max_tokens.push_back(r.max_tokens);
       trace_deadline_ms.push_back(r.deadline_ms);
+      trace_prompt_tokens.push_back(r.prompt_tokens);
     }
   } else {
     loadgen::Rng rng(spec.seed, 0);
@@ -205,6 +207,8 @@ std::vector<SimRequest> make_workload(const WorkloadSpec& spec,
     r.max_tokens = spec.max_tokens.draw(rng);
     r.deadline_s = static_cast<double>(spec.deadline_ms.draw(rng)) / 1000.0;
     if (!trace_max_tokens.empty() && trace_max_tokens[i] > 0) r.max_tokens = trace_max_tokens[i];
+    if (!trace_prompt_tokens.empty() && trace_prompt_tokens[i] > 0)
+      r.prompt_tokens = trace_prompt_tokens[i];
     if (!trace_deadline_ms.empty() && trace_deadline_ms[i] >= 0)
       r.deadline_s = static_cast<double>(trace_deadline_ms[i]) / 1000.0;
     out.push_back(r);

@@ -9,8 +9,8 @@
 //       mean B (alpha > 1, default 1.5; B default 8), spread uniformly over S
 //       seconds (default 1). Long-run mean rate R.
 //   trace:FILE          a loadgen trace file: "t", "domain"/"task", and where
-//                       present "max_tokens" and "deadline_ms" (prompt sizes
-//                       still come from the WorkloadSpec).
+//                       present "max_tokens", "deadline_ms" and "prompt_tokens"
+//                       (else prompt sizes come from the WorkloadSpec).
 // Task-mix specs (parse_task_mix), phases separated by '|', each but the first
 // starting at "@T" seconds:
 //   "uniform"                               every domain equally
