@@ -127,7 +127,7 @@
   const PALETTE = ['--s1', '--s2', '--s3', '--s4', '--s5', '--s6'];
 
   class Chart {
-    // lines: [{key, label, color}] ; unit: '' or 's'
+    // lines: [{key, label, color}] ; unit: '', 's' or '%'
     constructor(id, lines, unit, minMax) {
       this.canvas = document.getElementById('chart-' + id);
       this.legend = document.querySelector('[data-legend-for="' + id + '"]');
@@ -157,7 +157,8 @@
       let max = 0;
       for (const l of this.lines)
         for (const v of state.series[l.key] || []) if (v !== null && v > max) max = v;
-      const top = niceCeil(Math.max(max, this.minMax));
+      // Shares (unit '%') always span 0-100.
+      const top = this.unit === '%' ? 100 : niceCeil(Math.max(max, this.minMax));
 
       ctx.font = '11px system-ui, sans-serif';
       ctx.fillStyle = cssVar('--muted');
