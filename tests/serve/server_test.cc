@@ -141,6 +141,30 @@ TEST_F(ServeTest, EveryTierServesAndSpeculativeTiersAreLossless) {
   EXPECT_GE(server_->metrics().value("tandem:spec_drafted_tokens_total", {"spec"}), 1.0);
 }
 
+TEST_F(ServeTest, SpeculativeDraftsRunAsSubStepsOfOneIteration) {
+  // A spec sequence's little-model drafts run back to back inside one engine iteration, so
+  // the iterations are its big-model forwards (prefill + one per verification) plus the
+  // little model's prefill -- not one per draft token as well.
+  auto c = server_->client();
+  serve::Metrics& m = server_->metrics();
+  const double it0 = m.value("tandem:engine_iterations_total");
+  const double big0 = m.value("tandem:forward_calls_total", {"big"});
+  const double little0 = m.value("tandem:forward_calls_total", {"little"});
+  json body = completion(kPrompt, 32);
+  body["tier"] = "spec";
+  auto res = c.Post("/v1/completions", body.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["choices"][0]["text"],
+            reference_greedy(kPrompt, 32, server_->engine().tokenizer()));
+  const double iterations = m.value("tandem:engine_iterations_total") - it0;
+  const double big = m.value("tandem:forward_calls_total", {"big"}) - big0;
+  const double little = m.value("tandem:forward_calls_total", {"little"}) - little0;
+  EXPECT_GT(little, big);  // it drafted
+  EXPECT_LE(iterations, big + 1);
+  EXPECT_LT(iterations, 32);
+}
+
 TEST_F(ServeTest, ConcurrentRequestsAreBatchedAndEachIsCorrect) {
   const std::string want = reference_greedy(kPrompt, 16, server_->engine().tokenizer());
   const double batches_before = server_->metrics().value("tandem:batch_size");
