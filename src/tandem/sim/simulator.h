@@ -3,7 +3,10 @@
 // sequences advanced together by continuous batching (every running sequence
 // one token per iteration; prompts prefilled in chunks of prefill_chunk within
 // a per-iteration token budget that decodes get first), iteration times from a
-// Profile, and deadlines:
+// Profile (version 2: each model charged for the tokens it is fed, speculative
+// tiers one draft-verify cycle per iteration with their drafts as sub-steps and
+// their measured tokens per cycle, prompts read by the big model then the
+// little one; see profile.h), and deadlines:
 //   hard mode: as the Engine — a queued request that can no longer meet its
 //              deadline (waited + estimated prefill > deadline) and a running
 //              one whose deadline has passed are dropped (408);
