@@ -88,15 +88,18 @@ nlohmann::json bench_model(const std::string& path, const BenchOptions& o, Threa
   const double mean_ctx = o.n_prompt + (o.n_gen + 1) / 2.0;
   const double kv_bytes = 2.0 * c.n_layer * mean_ctx * c.kv_dim() * sizeof(float);
   const double bytes_per_token = static_cast<double>(model->weights().bytes_per_token()) + kv_bytes;
+  // As the decode driver and the server do: one input and one output reused
+  // across steps (forward_last would allocate two logits vectors per token).
+  SequenceInput in{0, {0}, {}};
+  ForwardOutput out;
   for (int r = 0; r < o.repeats; ++r) {
     cache.truncate(0, o.n_prompt);
-    int32_t next = argmax(logits.data(), c.n_vocab);
+    in.tokens[0] = argmax(logits.data(), c.n_vocab);
     const double bw_before = kernels::measure_read_bandwidth(pool, kBandwidthProbeBytes);
     Timer t;
     for (int i = 0; i < o.n_gen; ++i) {
-      std::vector<float> l =
-          model->forward_last(0, std::span<const int32_t>(&next, 1), cache, pool);
-      next = argmax(l.data(), c.n_vocab);
+      model->forward(std::span<const SequenceInput>(&in, 1), cache, ForwardOptions{}, out, pool);
+      in.tokens[0] = argmax(out.logits.data(), c.n_vocab);
     }
     const double tps = o.n_gen / t.seconds();
     const double bw = (bw_before + kernels::measure_read_bandwidth(pool, kBandwidthProbeBytes)) / 2;
