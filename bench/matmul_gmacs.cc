@@ -4,10 +4,15 @@
 // small token counts stream weights from memory as decode does).
 //
 //   matmul_gmacs [-t THREADS] [-r REPS] [-n 1,2,3,4,5,8,16,32,64]
-//                [--types Q8_0,Q4_0,...] [--json PATH]
+//                [--types Q8_0,Q4_0,...] [--layers L] [--json PATH]
 //
 // One measurement = the seven matmul() calls of a layer (q/k/v and gate/up as
-// matmul_multi, as the model runs them); reported: layer MACs / median seconds.
+// matmul_multi, as the model runs them) for each of L distinct layers (L = 16:
+// a whole 1B model's matrices bar the output head, more than any L3; matrices
+// are packed as the model loader packs them); reported: MACs / median seconds,
+// and with --layers, the memory bandwidth probed before and after each type and
+// the one-token pass's share of it (the decode roofline of the matmuls alone,
+// without the rest of the forward pass).
 // Token counts are interleaved inside each repetition. The JSON records the
 // command line.
 #include <algorithm>
@@ -24,8 +29,10 @@
 #include "bench_util.h"
 #include "tandem/base/thread_pool.h"
 #include "tandem/base/timer.h"
+#include "tandem/kernels/cpu/bandwidth.h"
 #include "tandem/kernels/cpu/isa.h"
 #include "tandem/kernels/cpu/matmul.h"
+#include "tandem/kernels/cpu/packed.h"
 #include "tandem/tensor/quantize.h"
 
 namespace {
@@ -51,6 +58,7 @@ double median(std::vector<double> v) {
 
 struct Matrix {
   std::vector<unsigned char> bytes;
+  kernels::PackedMatrix packed;  // when the model loader would pack this type
   kernels::MatView view;
 };
 
@@ -69,13 +77,22 @@ Matrix make_matrix(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
     }
   }
   m.view = {t, m.bytes.data(), rows, cols};
+  if (kernels::packing_enabled(t) && kernels::packable(m.view)) {
+    m.packed = kernels::pack_matrix(m.view);
+    m.view = m.packed.view;
+    std::vector<unsigned char>().swap(m.bytes);
+  }
   return m;
 }
+
+struct Layer {
+  Matrix q, k, v, o, g, u, d;
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, reps = 7;
+  int threads = 2, reps = 7, n_layers = 1;
   std::vector<int> ns = {1, 2, 3, 4, 5, 8, 16, 32, 64};
   std::vector<std::string> types = {"Q8_0", "Q4_0", "Q4_K", "Q6_K", "F16", "BF16", "F32"};
   std::string json_path, cmd;
@@ -96,6 +113,8 @@ int main(int argc, char** argv) {
       for (const auto& s : split(v)) ns.push_back(std::atoi(s.c_str()));
     } else if (a == "--types")
       types = split(v);
+    else if (a == "--layers")
+      n_layers = std::max(1, std::atoi(v.c_str()));
     else if (a == "--json")
       json_path = v;
     else {
@@ -123,44 +142,68 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "unknown type %s\n", name.c_str());
       return 2;
     }
-    Matrix q = make_matrix(t, 2048, 2048, rng), k = make_matrix(t, 512, 2048, rng),
-           v = make_matrix(t, 512, 2048, rng), o = make_matrix(t, 2048, 2048, rng),
-           g = make_matrix(t, 8192, 2048, rng), u = make_matrix(t, 8192, 2048, rng),
-           d = make_matrix(t, 2048, 8192, rng);
+    std::vector<Layer> layers;
+    for (int l = 0; l < n_layers; ++l)
+      layers.push_back({make_matrix(t, 2048, 2048, rng), make_matrix(t, 512, 2048, rng),
+                        make_matrix(t, 512, 2048, rng), make_matrix(t, 2048, 2048, rng),
+                        make_matrix(t, 8192, 2048, rng), make_matrix(t, 8192, 2048, rng),
+                        make_matrix(t, 2048, 8192, rng)});
     const double layer_macs = 2048.0 * (2048 + 512 + 512 + 2048 + 8192 + 8192 + 8192);
+    // bytes of all matrices: one weight per MAC of a one-token pass
+    const double pass_bytes =
+        n_layers * layer_macs * double(row_bytes(t, 2048)) / 2048;  // bytes of all matrices
+    const double bw_before = n_layers > 1 ? kernels::measure_read_bandwidth(pool) : 0;
     std::vector<std::vector<double>> secs(ns.size());
     for (int r = 0; r < reps + 1; ++r) {
       for (size_t i = 0; i < ns.size(); ++i) {
         const int n = ns[i];
         Timer tm;
-        const kernels::MatView qkv[3] = {q.view, k.view, v.view};
-        float* const qkv_out[3] = {o1.data(), o2.data(), o3.data()};
-        kernels::matmul_multi(qkv, x2048.data(), n, qkv_out, pool);
-        kernels::matmul(o.view, x2048.data(), n, o1.data(), pool);
-        const kernels::MatView gu[2] = {g.view, u.view};
-        float* const gu_out[2] = {o1.data(), o2.data()};
-        kernels::matmul_multi(gu, x2048.data(), n, gu_out, pool);
-        kernels::matmul(d.view, x8192.data(), n, o3.data(), pool);
+        for (const Layer& L : layers) {
+          const kernels::MatView qkv[3] = {L.q.view, L.k.view, L.v.view};
+          float* const qkv_out[3] = {o1.data(), o2.data(), o3.data()};
+          kernels::matmul_multi(qkv, x2048.data(), n, qkv_out, pool);
+          kernels::matmul(L.o.view, x2048.data(), n, o1.data(), pool);
+          const kernels::MatView gu[2] = {L.g.view, L.u.view};
+          float* const gu_out[2] = {o1.data(), o2.data()};
+          kernels::matmul_multi(gu, x2048.data(), n, gu_out, pool);
+          kernels::matmul(L.d.view, x8192.data(), n, o3.data(), pool);
+        }
         if (r > 0) secs[i].push_back(tm.seconds());
       }
     }
+    const double bw = n_layers > 1 ? (bw_before + kernels::measure_read_bandwidth(pool)) / 2 : 0;
+    layers.clear();
     nlohmann::json per = nlohmann::json::array();
     std::printf("%-5s", name.c_str());
     for (size_t i = 0; i < ns.size(); ++i) {
       const double med = median(secs[i]);
-      const double gmacs = layer_macs * ns[i] / med / 1e9;
+      const double gmacs = n_layers * layer_macs * ns[i] / med / 1e9;
       per.push_back({{"n_tokens", ns[i]}, {"median_s", med}, {"gmac_per_s", gmacs}});
       std::printf("  n=%d %.1f", ns[i], gmacs);
     }
-    std::printf("  GMAC/s\n");
+    std::printf("  GMAC/s");
+    nlohmann::json entry = {{"type", name}, {"results", per}};
+    if (n_layers > 1) {
+      const auto one = std::find(ns.begin(), ns.end(), 1);
+      if (one != ns.end()) {
+        const double read = pass_bytes / median(secs[one - ns.begin()]);
+        std::printf("   n=1 reads %.1f GB/s = %.0f %% of %.1f GB/s probed", read / 1e9,
+                    100 * read / bw, bw / 1e9);
+        entry["decode_bytes_per_s"] = read;
+        entry["decode_roofline_ratio"] = read / bw;
+      }
+      entry["bandwidth_bytes_per_s"] = bw;
+    }
+    std::printf("\n");
     std::fflush(stdout);
-    all.push_back({{"type", name}, {"results", per}});
+    all.push_back(entry);
   }
   if (!json_path.empty()) {
     nlohmann::json j = {{"command", cmd},
                         {"threads", threads},
                         {"repetitions", reps},
                         {"shape", "llama-3.2-1b layer: q/k/v, o, gate/up, down"},
+                        {"layers", n_layers},
                         {"isa", std::string(kernels::isa_name(kernels::active_isa()))},
                         {"loadavg_at_end", tandem::bench::loadavg()},
                         {"types", all}};
