@@ -77,7 +77,7 @@ Matrix make_matrix(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
     }
   }
   m.view = {t, m.bytes.data(), rows, cols};
-  if (kernels::packing_enabled(t) && kernels::packable(m.view)) {
+  if (kernels::should_pack(m.view)) {
     m.packed = kernels::pack_matrix(m.view);
     m.view = m.packed.view;
     std::vector<unsigned char>().swap(m.bytes);

@@ -27,16 +27,6 @@
 namespace tandem::cli {
 namespace {
 
-std::vector<serve::TierSpec> tier_specs(const sim::Profile& p) {
-  std::vector<serve::TierSpec> t;
-  for (const auto& tp : p.tiers) {
-    serve::TierSpec s;
-    s.name = tp.name;
-    t.push_back(s);
-  }
-  return t;
-}
-
 std::string default_queue_spec(size_t tiers) {
   const int64_t th[] = {4, 12, 24, 48, 96, 192, 384};
   std::string s = "queue:";
@@ -161,7 +151,7 @@ void register_router(CLI::App& app, CommonOptions& common) {
       w->deadline_ms = loadgen::IntRange::parse(*deadline, "--deadline-ms");
       w->prompt_tokens = loadgen::IntRange::parse(*prompt, "--prompt-tokens");
       w->max_tokens = loadgen::IntRange::parse(*maxtok, "--max-tokens");
-      const auto pol = serve::make_policy(*policy, tier_specs(p));
+      const auto pol = serve::make_policy(*policy, sim::policy_tiers(p));
       const auto reqs = sim::make_workload(*w, p.domains);
       const auto m =
           sim::summarize(p, sim::simulate(p, flags->get(), reqs, *pol), 10, w->duration_s);
@@ -263,7 +253,7 @@ void register_router(CLI::App& app, CommonOptions& common) {
     add_sim_flags(c, *flags);
     c->callback([=] {
       const sim::Profile p = sim::load_profile(*profile);
-      const auto specs = tier_specs(p);
+      const auto specs = sim::policy_tiers(p);
       std::vector<std::shared_ptr<serve::Policy>> pols;
       for (const auto& t : p.tiers) pols.push_back(serve::make_policy("fixed:" + t.name, specs));
       if (p.tiers.size() > 1)

@@ -21,16 +21,6 @@ Profile two_tiers() {
   return p;
 }
 
-std::vector<serve::TierSpec> tier_specs(const Profile& p) {
-  std::vector<serve::TierSpec> t;
-  for (const auto& tp : p.tiers) {
-    serve::TierSpec s;
-    s.name = tp.name;
-    t.push_back(s);
-  }
-  return t;
-}
-
 WorkloadSpec busy(uint64_t seed) {
   WorkloadSpec w;
   w.arrival = "bursty:on=30,off=2,on_s=3,off_s=5";
@@ -42,7 +32,7 @@ WorkloadSpec busy(uint64_t seed) {
 
 TEST(Simulator, DeterministicForASeed) {
   const Profile p = two_tiers();
-  const auto pol = serve::make_policy("queue:4", tier_specs(p));
+  const auto pol = serve::make_policy("queue:4", policy_tiers(p));
   SimOptions o;
   const auto a = simulate(p, o, make_workload(busy(3), p.domains), *pol);
   const auto b = simulate(p, o, make_workload(busy(3), p.domains), *pol);
@@ -73,7 +63,7 @@ TEST(Simulator, EveryArrivalEndsInExactlyOneOutcome) {
   const Profile p = two_tiers();
   for (const char* spec : {"fixed:big", "fixed:little", "queue:2"}) {
     for (DeadlineMode mode : {DeadlineMode::kHard, DeadlineMode::kSoft}) {
-      const auto pol = serve::make_policy(spec, tier_specs(p));
+      const auto pol = serve::make_policy(spec, policy_tiers(p));
       SimOptions o;
       o.mode = mode;
       o.max_queued_requests = 16;  // so that 429s happen too
@@ -115,7 +105,7 @@ TEST(Simulator, UnloadedLatencyFollowsTheProfile) {
   std::vector<SimRequest> reqs(1);
   reqs[0].prompt_tokens = 100;
   reqs[0].max_tokens = 10;
-  const auto pol = serve::make_policy("fixed:big", tier_specs(p));
+  const auto pol = serve::make_policy("fixed:big", policy_tiers(p));
   const auto res = simulate(p, SimOptions{}, reqs, *pol);
   // One prefill iteration (100 tokens, the first output token) + 9 decode steps.
   EXPECT_NEAR(res[0].latency_s, (0.02 + 100 * 0.0005) + 9 * 0.02, 1e-9);
@@ -131,9 +121,10 @@ TEST(Simulator, FasterTierSurvivesMoreLoad) {
   const Profile p = two_tiers();
   const auto reqs = make_workload(busy(5), p.domains);
   const auto big = summarize(
-      p, simulate(p, SimOptions{}, reqs, *serve::make_policy("fixed:big", tier_specs(p))), 10, 40);
+      p, simulate(p, SimOptions{}, reqs, *serve::make_policy("fixed:big", policy_tiers(p))), 10,
+      40);
   const auto little = summarize(
-      p, simulate(p, SimOptions{}, reqs, *serve::make_policy("fixed:little", tier_specs(p))), 10,
+      p, simulate(p, SimOptions{}, reqs, *serve::make_policy("fixed:little", policy_tiers(p))), 10,
       40);
   EXPECT_GT(little.availability, big.availability + 0.2);
   EXPECT_LT(little.quality_frac, 0.8);  // 0.35/0.5 and 0.3/0.4 at best
@@ -264,7 +255,7 @@ TEST(Profile, ModelCostsChargeEachModelPerIteration) {
   std::vector<SimRequest> reqs(1);
   reqs[0].prompt_tokens = 2;
   reqs[0].max_tokens = 10;
-  const auto pol = serve::make_policy("fixed:spec", tier_specs(p));
+  const auto pol = serve::make_policy("fixed:spec", policy_tiers(p));
   const auto res = simulate(p, SimOptions{}, reqs, *pol);
   // Prefill: 1 token into big, then 1 into little; then 4 cycles.
   EXPECT_NEAR(res[0].latency_s, 0.010 + 0.001 + 4 * (0.003 + 0.013), 1e-9);

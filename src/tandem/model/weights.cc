@@ -117,7 +117,7 @@ Weights Weights::bind(const gguf::File& f, const ModelConfig& c) {
 
 void Weights::pack_matrices() {
   auto pack = [this](kernels::MatView& m, bool release) {
-    if (!kernels::packing_enabled(m.type) || !kernels::packable(m)) return;
+    if (!kernels::should_pack(m)) return;
     kernels::PackedMatrix p = kernels::pack_matrix(m);
     if (release) release_pages(m.data, m.rows * row_bytes(m.type, m.cols));
     m = p.view;

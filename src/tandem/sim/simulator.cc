@@ -198,9 +198,7 @@ class Sim {
       if (s.r->deadline_s > 0 && now - s.r->t > s.r->deadline_s) {
         --tr_[s.tier];
         tin_[s.tier] -= static_cast<int64_t>(std::ceil(std::max(0.0, s.gen_left) - 1e-9));
-        RequestResult& res = results_[s.r - reqs_.data()];
-        res.outcome = Outcome::kDropped;
-        report(res);
+        drop(s.r);
       } else {
         still.push_back(s);
       }
@@ -212,9 +210,7 @@ class Sim {
           static_cast<double>(q.r->prompt_tokens) * p_.tiers[q.tier].prefill_token_s;
       if (q.r->deadline_s > 0 && now - q.r->t + est_prefill > q.r->deadline_s) {
         dequeue_counts(q);
-        RequestResult& res = results_[q.r - reqs_.data()];
-        res.outcome = Outcome::kDropped;
-        report(res);
+        drop(q.r);
       } else {
         keep.push_back(q);
       }
@@ -254,6 +250,13 @@ class Sim {
     const bool on_time = s.r->deadline_s <= 0 || res.latency_s <= s.r->deadline_s;
     res.outcome = on_time ? Outcome::kOnTime : Outcome::kLate;
     res.quality = on_time ? p_.quality(s.tier, s.r->domain) : 0.0;
+    report(res);
+  }
+
+  // A request whose deadline passed (hard mode): recorded as dropped.
+  void drop(const SimRequest* r) {
+    RequestResult& res = results_[r - reqs_.data()];
+    res.outcome = Outcome::kDropped;
     report(res);
   }
 
@@ -349,6 +352,12 @@ SimMetrics summarize(const Profile& profile, const std::vector<RequestResult>& r
     m.windows_98 = static_cast<double>(n98) / static_cast<double>(used);
   }
   return m;
+}
+
+std::vector<serve::TierSpec> policy_tiers(const Profile& profile) {
+  std::vector<serve::TierSpec> tiers(profile.tiers.size());
+  for (size_t i = 0; i < tiers.size(); ++i) tiers[i].name = profile.tiers[i].name;
+  return tiers;
 }
 
 }  // namespace tandem::sim

@@ -66,6 +66,10 @@ class Observer {
   virtual void on_result(const RequestResult& r) {}
 };
 
+// The tier list a serve::Policy is made for (serve::make_policy), from the
+// profile's tiers (names; the simulator needs nothing else of a tier spec).
+std::vector<serve::TierSpec> policy_tiers(const Profile& profile);
+
 // Results in request order (results[i].id == requests[i].id). `requests` must
 // be sorted by t; domains index `profile.domains`.
 std::vector<RequestResult> simulate(const Profile& profile, const SimOptions& options,

@@ -227,7 +227,10 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   }
   const int64_t n_pieces = static_cast<int64_t>(pieces.size());
   // runs[t]: thread t's pieces [front, back), packed as back << 32 | front.
-  std::vector<std::atomic<uint64_t>> runs(n_threads);
+  thread_local std::vector<std::atomic<uint64_t>> caller_runs;
+  if (static_cast<int>(caller_runs.size()) < n_threads)
+    caller_runs = std::vector<std::atomic<uint64_t>>(n_threads);
+  std::vector<std::atomic<uint64_t>>& runs = caller_runs;
   for (int t = 0; t < n_threads; ++t) {
     const uint64_t f = n_pieces * t / n_threads, b = n_pieces * (t + 1) / n_threads;
     runs[t].store(b << 32 | f, std::memory_order_relaxed);

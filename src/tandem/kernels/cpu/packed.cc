@@ -93,6 +93,10 @@ bool packing_enabled(DType type) {
   return type == DType::Q4_0 || (type == DType::Q8_0 && mode == "all");
 }
 
+bool should_pack(const MatView& w) {
+  return packing_enabled(w.type) && packable(w);
+}
+
 PackedMatrix pack_matrix(const MatView& w) {
   if (!packable(w))
     fail(

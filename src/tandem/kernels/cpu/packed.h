@@ -66,6 +66,8 @@ bool packable(const MatView& w);
 // on the Xeon host, within noise on the dev VM). Env TANDEM_PACK=0 packs nothing,
 // TANDEM_PACK=all packs Q8_0 too (for A/B measurements).
 bool packing_enabled(DType type);
+// packing_enabled(w.type) && packable(w): whether a loader packs this matrix.
+bool should_pack(const MatView& w);
 // The packed copy of a packable row-major matrix (tandem::Error otherwise).
 PackedMatrix pack_matrix(const MatView& w);
 // Block b of row r of a kQ4_0x4 / kQ8_0x4 matrix, in the file's block form.
