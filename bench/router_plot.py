@@ -20,7 +20,9 @@ def curve(src, out):
     d = json.load(open(src))
     c = d["curve"]
     ep = [x["episode"] for x in c]
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    seeds = d.get("seeds", [])
+    validated = any(s.get("checkpoints") for s in seeds)
+    fig, ax = plt.subplots(1, 3 if validated else 2, figsize=(16.5 if validated else 11, 4))
     ax[0].plot(ep, [x["mean_reward"] for x in c], label="mean reward")
     ax[0].plot(ep, [x["epsilon"] for x in c], "--", label="epsilon")
     ax[0].set_xlabel("episode")
@@ -31,6 +33,19 @@ def curve(src, out):
     ax[1].set_xlabel("episode")
     ax[1].legend()
     ax[1].set_title("training episodes (random load each)")
+    if validated:
+        for s in seeds:
+            cp = s.get("checkpoints", [])
+            style = "-" if s.get("selected") else ":"
+            ax[2].plot([x["episode"] + 1 for x in cp], [x["score"] for x in cp], style,
+                       label="seed %d%s" % (s["seed"], " (selected)" if s.get("selected") else ""))
+            if "best_episode" in s:
+                ax[2].plot([s["best_episode"] + 1], [s["best"]["score"]], "o", color="black")
+        ax[2].axhline(2.55, color="grey", lw=0.5)
+        ax[2].set_xlabel("episode")
+        ax[2].set_ylabel("selection score (validation seed)")
+        ax[2].set_title("greedy policy on the validation workloads (dot: kept)")
+        ax[2].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 

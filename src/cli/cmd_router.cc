@@ -172,16 +172,31 @@ void register_router(CLI::App& app, CommonOptions& common) {
     auto out = std::make_shared<std::string>();
     auto curve = std::make_shared<std::string>();
     auto png = std::make_shared<std::string>();
+    auto all_out = std::make_shared<std::string>();
     auto python = std::make_shared<std::string>("/usr/bin/python3");
     auto o = std::make_shared<router::TrainOptions>();
     auto scen = std::make_shared<router::ScenarioOptions>();
     auto flags = std::make_shared<SimFlags>();
+    auto seeds = std::make_shared<int>(1);
+    auto val = std::make_shared<router::EvalOptions>();
+    val->seed = 777;
+    o->val_every = 10;
     CLI::App* c = router->add_subcommand("train", "train the router (Double DQN) in the simulator");
     c->add_option("--profile", *profile, "profile JSON")->required();
-    c->add_option("--out", *out, "policy file to write")->required();
+    c->add_option("--out", *out, "policy file to write (the validation-best seed's)")->required();
     c->add_option("--episodes", o->episodes, "simulated episodes");
     c->add_option("--episode-s", scen->episode_s, "simulated seconds per episode");
-    c->add_option("--seed", o->seed, "seed (network, exploration, workloads)");
+    c->add_option("--seed", o->seed,
+                  "seed (network, exploration, workloads); the first of --seeds");
+    c->add_option("--seeds", *seeds,
+                  "train seeds --seed .. --seed+N-1, keep the one that scores best on validation");
+    c->add_option("--val-seed", val->seed,
+                  "validation workloads' seed (model selection; never the held-out seed)");
+    c->add_option("--val-every", o->val_every,
+                  "episodes between validations of the greedy policy (0: keep the last net)");
+    c->add_option("--val-from", o->val_from, "first validation at this fraction of the episodes");
+    c->add_option("--val-duration", val->duration_s, "seconds per validation workload");
+    c->add_option("--rate-step", val->sweep_step, "max-rate grid step of the validation sweep");
     c->add_option("--gamma", o->gamma, "discount between consecutive decisions");
     c->add_option("--lr", o->lr, "Adam learning rate");
     c->add_option("--hidden", o->hidden1, "hidden width (both layers)");
@@ -191,8 +206,9 @@ void register_router(CLI::App& app, CommonOptions& common) {
     c->add_option("--miss-penalty", o->miss_penalty, "reward of a missed deadline / 429");
     c->add_option("--target-sync", o->target_sync, "updates between target-network copies");
     c->add_option("--batch", o->batch, "minibatch size");
-    c->add_option("--curve", *curve, "learning-curve JSON to write");
+    c->add_option("--curve", *curve, "learning-curve JSON to write (every seed's validations)");
     c->add_option("--plot", *png, "learning-curve PNG to write (needs --curve)");
+    c->add_option("--all-out", *all_out, "also write every seed's policy to PREFIX.seed<N>.json");
     c->add_option("--python", *python, "python with matplotlib");
     add_sim_flags(c, *flags);
     c->callback([=] {
@@ -203,25 +219,83 @@ void register_router(CLI::App& app, CommonOptions& common) {
       fmt::print(stderr, "best tier '{}' sustains ~{:.2f} req/s alone; deadlines {:.2f}-{:.2f} s\n",
                  p.tiers.front().name, scale.capacity_rps.front(), scale.deadline_lo_s,
                  scale.deadline_hi_s);
-      Progress bar("training", o->episodes);
-      const auto r = router::train(
-          p, *o,
+      // Validation: the static policies once, then each checkpoint alone.
+      const auto specs = sim::policy_tiers(p);
+      std::vector<std::shared_ptr<serve::Policy>> statics;
+      for (const auto& t : p.tiers) statics.push_back(serve::make_policy("fixed:" + t.name, specs));
+      if (p.tiers.size() > 1)
+        statics.push_back(serve::make_policy(default_queue_spec(p.tiers.size()), specs));
+      const router::EvalReport val_statics = router::evaluate(p, o->sim, *scen, *val, statics);
+      const router::Validator validator = [&](const router::LearnedPolicy& pol) {
+        const std::shared_ptr<serve::Policy> one = std::make_shared<router::LearnedPolicy>(pol);
+        const auto s =
+            router::selection_score(val_statics, router::evaluate(p, o->sim, *scen, *val, {one}));
+        return router::Validation{s.score, s.to_json()};
+      };
+      Progress bar("training", static_cast<int64_t>(o->episodes) * *seeds);
+      const auto all = router::train_seeds(
+          p, *o, *seeds,
           [&](int, loadgen::Rng& rng) { return router::training_workload(scale, *scen, rng); },
-          [&](const router::EpisodeStats& s) { bar.update(s.episode + 1); });
+          validator,
+          [&](int k, const router::EpisodeStats& s) {
+            bar.update(static_cast<int64_t>(k) * o->episodes + s.episode + 1);
+          });
       bar.finish();
-      const auto& last = r.curve.back();
-      fmt::print("last episode: reward {:.3f}, availability {:.1f}%, quality {:.1f}% of peak\n",
-                 last.mean_reward, 100 * last.availability, 100 * last.quality_frac);
-      nlohmann::json meta = {{"command", common.command_line},
-                             {"profile", *profile},
-                             {"episodes", o->episodes},
-                             {"seed", o->seed},
-                             {"gamma", o->gamma},
-                             {"mode", flags->mode}};
-      router::save_policy(*out, r.layout, r.net, meta);
+      nlohmann::json seeds_json = nlohmann::json::array();
+      for (size_t k = 0; k < all.runs.size(); ++k) {
+        const router::TrainResult& r = all.runs[k];
+        const auto& last = r.curve.back();
+        nlohmann::json sj = {{"seed", r.seed}, {"selected", k == all.best}};
+        if (r.best >= 0) {
+          const router::Checkpoint& b = r.checkpoints[static_cast<size_t>(r.best)];
+          const router::Checkpoint& f = r.checkpoints.back();
+          sj["best_episode"] = b.episode;
+          sj["best"] = b.v.detail;
+          sj["last"] = f.v.detail;
+          sj["checkpoints"] = router::checkpoints_to_json(r.checkpoints);
+          fmt::print(
+              "seed {}{}: validation score {:.3f} at episode {} (max rate {:.1f}x, >=96 % share "
+              "{:.2f}x, worst workload {:.2f}x, dominated on {}); last episode's net {:.3f}\n",
+              r.seed, k == all.best ? " (selected)" : "", b.v.score, b.episode + 1,
+              b.v.detail.value("rate_x", 0.0), b.v.detail.value("share_x", 0.0),
+              b.v.detail.value("worst_share_x", 0.0), b.v.detail.value("dominated", 0), f.v.score);
+        } else {
+          fmt::print(
+              "seed {}: last episode: reward {:.3f}, availability {:.1f}%, quality {:.1f}%\n",
+              r.seed, last.mean_reward, 100 * last.availability, 100 * last.quality_frac);
+        }
+        seeds_json.push_back(sj);
+      }
+      const router::TrainResult& best = all.runs[all.best];
+      nlohmann::json meta = {
+          {"command", common.command_line},
+          {"profile", *profile},
+          {"episodes", o->episodes},
+          {"seed", best.seed},
+          {"seeds_tried", *seeds},
+          {"validation_seed", val->seed},
+          {"best_episode", best.best >= 0 ? best.checkpoints[static_cast<size_t>(best.best)].episode
+                                          : o->episodes - 1},
+          {"gamma", o->gamma},
+          {"miss_penalty", o->miss_penalty},
+          {"mode", flags->mode}};
+      router::save_policy(*out, best.layout, best.net, meta);
       fmt::print("wrote {}\n", *out);
+      if (!all_out->empty())
+        for (const router::TrainResult& r : all.runs) {
+          nlohmann::json m = meta;
+          m["seed"] = r.seed;
+          m["best_episode"] =
+              r.best >= 0 ? r.checkpoints[static_cast<size_t>(r.best)].episode : o->episodes - 1;
+          const std::string path = fmt::format("{}.seed{}.json", *all_out, r.seed);
+          router::save_policy(path, r.layout, r.net, m);
+          fmt::print("wrote {}\n", path);
+        }
       if (!curve->empty()) {
-        write_json(*curve, {{"meta", meta}, {"curve", router::curve_to_json(r.curve)}});
+        write_json(*curve, {{"meta", meta},
+                            {"curve", router::curve_to_json(best.curve)},
+                            {"validation", router::checkpoints_to_json(best.checkpoints)},
+                            {"seeds", seeds_json}});
         fmt::print("wrote {}\n", *curve);
         if (!png->empty()) plot(*python, "curve", *curve, *png);
       }
@@ -247,6 +321,7 @@ void register_router(CLI::App& app, CommonOptions& common) {
     c->add_option("--queue", *queue, "queue-threshold heuristic (default queue:4,12,24,...)");
     c->add_option("--duration", o->duration_s, "seconds per held-out workload");
     c->add_option("--seed", o->seed, "evaluation seed");
+    c->add_option("--rate-step", o->sweep_step, "max-rate grid step (x per grid point)");
     c->add_option("--json", *json, "report JSON to write");
     c->add_option("--plot", *png, "PNG to write (needs --json)");
     c->add_option("--python", *python, "python with matplotlib");

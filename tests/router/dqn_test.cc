@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tandem/base/error.h"
 #include "tandem/serve/policy.h"
 
 namespace tandem::router {
@@ -95,6 +96,63 @@ TEST(Dqn, TrainingIsReproducibleForASeed) {
   o.seed = 2;
   const TrainResult c = train(p, o, scenario);
   EXPECT_NE(a.net.w[0], c.net.w[0]);
+}
+
+// Model selection: the kept net is the checkpoint the validator scored highest
+// (not the last), and train_seeds keeps the seed whose best checkpoint scores
+// highest. The validator here hands out scores from a fixed list in call order
+// and remembers each net it saw, so the expected pick is known in advance.
+TEST(Dqn, SelectionKeepsTheValidationBestCheckpointAndSeed) {
+  const sim::Profile p = two_tiers();
+  TrainOptions o = fast_options();
+  o.episodes = 4;
+  o.val_every = 2;
+  o.val_from = 0;  // validations after episodes 2 and 4
+  auto scenario = [](int e, loadgen::Rng& rng) {
+    sim::WorkloadSpec w;
+    w.arrival = "poisson:rate=10";
+    w.duration_s = 10;
+    w.deadline_ms = {1000, 3000};
+    w.seed = rng.next() + static_cast<uint64_t>(e);
+    return w;
+  };
+  std::vector<double> scores;
+  std::vector<Mlp> seen;
+  size_t calls = 0;
+  const Validator validator = [&](const LearnedPolicy& pol) {
+    seen.push_back(pol.net());
+    Validation v;
+    v.score = scores.at(calls++);
+    v.detail = {{"call", calls}};
+    return v;
+  };
+
+  // One seed: the first of two checkpoints scores higher.
+  scores = {0.9, 0.2};
+  const TrainResult one = train(p, o, scenario, {}, validator);
+  ASSERT_EQ(one.checkpoints.size(), 2u);
+  EXPECT_EQ(one.checkpoints[0].episode, 1);
+  EXPECT_EQ(one.checkpoints[1].episode, 3);
+  EXPECT_EQ(one.best, 0);
+  for (int l = 0; l < 3; ++l) EXPECT_EQ(one.net.w[l], seen[0].w[l]);
+  EXPECT_NE(one.net.w[2], seen[1].w[2]);  // the last net was a different one
+
+  // Three seeds: seed 2's first checkpoint (0.7) is the best of all.
+  calls = 0;
+  seen.clear();
+  scores = {0.1, 0.3, 0.7, 0.4, 0.6, 0.5};
+  const SeedsResult all = train_seeds(p, o, 3, scenario, validator);
+  ASSERT_EQ(all.runs.size(), 3u);
+  EXPECT_EQ(all.best, 1u);
+  EXPECT_EQ(all.runs[0].seed, 1u);
+  EXPECT_EQ(all.runs[1].seed, 2u);
+  EXPECT_EQ(all.runs[0].best, 1);
+  EXPECT_EQ(all.runs[1].best, 0);
+  EXPECT_EQ(all.runs[2].best, 0);
+  for (int l = 0; l < 3; ++l) EXPECT_EQ(all.runs[1].net.w[l], seen[2].w[l]);
+
+  // Several seeds without validation cannot choose.
+  EXPECT_THROW(train_seeds(p, o, 2, scenario, {}), Error);
 }
 
 }  // namespace

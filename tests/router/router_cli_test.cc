@@ -78,4 +78,50 @@ TEST(RouterCli, TrainEvalSim) {
   std::filesystem::remove_all(dir);
 }
 
+// `train --seeds N`: every seed is validated, the one with the highest validation score is
+// written to --out (and marked selected in the curve file), each seed's policy to --all-out.
+TEST(RouterCli, TrainSeedsKeepsTheValidationBest) {
+  const std::string src = TANDEM_SOURCE_DIR;
+  const std::string profile = src + "/bench/results/router_profile_devvm.json";
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tandem_router_seeds_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string pol = (dir / "p.json").string(), curve = (dir / "c.json").string(),
+                    prefix = (dir / "all").string();
+  const CliRun r = run(
+      fmt::format("router train --profile '{}' --out '{}' --episodes 4 --episode-s 20 --seeds 3 "
+                  "--seed 5 --val-every 2 --val-duration 30 --curve '{}' --all-out '{}'",
+                  profile, pol, curve, prefix));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json c = nlohmann::json::parse(std::ifstream(curve));
+  ASSERT_EQ(c["seeds"].size(), 3u);
+  double best = -1e9;
+  uint64_t best_seed = 0;
+  int selected = 0;
+  for (const auto& s : c["seeds"]) {
+    EXPECT_TRUE(
+        std::filesystem::exists(fmt::format("{}.seed{}.json", prefix, s["seed"].get<int>())));
+    ASSERT_EQ(s["checkpoints"].size(), 2u);  // after episodes 2 and 4
+    double seed_best = -1e9;
+    for (const auto& k : s["checkpoints"])
+      seed_best = std::max(seed_best, k["score"].get<double>());
+    EXPECT_DOUBLE_EQ(s["best"]["score"].get<double>(), seed_best);
+    if (seed_best > best) {
+      best = seed_best;
+      best_seed = s["seed"].get<uint64_t>();
+    }
+    selected += s["selected"].get<bool>() ? 1 : 0;
+  }
+  EXPECT_EQ(selected, 1);
+  const nlohmann::json p = nlohmann::json::parse(std::ifstream(pol));
+  EXPECT_EQ(p["meta"]["seed"].get<uint64_t>(), best_seed);
+  EXPECT_EQ(c["meta"]["seed"].get<uint64_t>(), best_seed);
+  EXPECT_EQ(p["meta"]["validation_seed"].get<int>(), 777);
+  // The selected policy file is the selected seed's own file, byte for byte in its network.
+  const nlohmann::json own =
+      nlohmann::json::parse(std::ifstream(fmt::format("{}.seed{}.json", prefix, best_seed)));
+  EXPECT_EQ(p["net"], own["net"]);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace

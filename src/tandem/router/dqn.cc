@@ -196,7 +196,8 @@ class Agent final : public serve::Policy, public sim::Observer {
 }  // namespace
 
 TrainResult train(const sim::Profile& profile, const TrainOptions& o, const Scenario& scenario,
-                  const std::function<void(const EpisodeStats&)>& on_episode) {
+                  const std::function<void(const EpisodeStats&)>& on_episode,
+                  const Validator& validator) {
   profile.validate("train");
   if (o.episodes <= 0) fail("train: episodes must be positive");
   FeatureLayout layout;
@@ -210,6 +211,9 @@ TrainResult train(const sim::Profile& profile, const TrainOptions& o, const Scen
   Agent agent(profile, o, layout);
   loadgen::Rng scen_rng(o.seed, 11);
   TrainResult result;
+  result.seed = o.seed;
+  const bool validating = validator && o.val_every > 0;
+  const int val_first = static_cast<int>(std::floor(o.val_from * o.episodes));
   for (int e = 0; e < o.episodes; ++e) {
     const double frac = static_cast<double>(e) / std::max(1.0, o.episodes * o.eps_fraction);
     const double eps = frac >= 1 ? o.eps_end : o.eps_start + (o.eps_end - o.eps_start) * frac;
@@ -229,11 +233,45 @@ TrainResult train(const sim::Profile& profile, const TrainOptions& o, const Scen
     st.requests = m.requests;
     st.arrival = spec.arrival;
     result.curve.push_back(st);
+    if (validating && ((e + 1 >= val_first && (e + 1) % o.val_every == 0) || e + 1 == o.episodes)) {
+      LearnedPolicy pol(agent.layout(), agent.net(), "validation");
+      Checkpoint c{e, validator(pol)};
+      if (result.best < 0 ||
+          c.v.score > result.checkpoints[static_cast<size_t>(result.best)].v.score) {
+        result.best = static_cast<int>(result.checkpoints.size());
+        result.net = agent.net();
+      }
+      result.checkpoints.push_back(std::move(c));
+    }
     if (on_episode) on_episode(st);
   }
   result.layout = agent.layout();
-  result.net = agent.net();
+  if (!validating) result.net = agent.net();
   return result;
+}
+
+SeedsResult train_seeds(const sim::Profile& profile, const TrainOptions& options, int n,
+                        const Scenario& scenario, const Validator& validator,
+                        const std::function<void(int, const EpisodeStats&)>& on_episode) {
+  if (n <= 0) fail("train: the number of seeds must be positive, got {}", n);
+  if (n > 1 && (!validator || options.val_every <= 0))
+    fail("train: choosing among {} seeds needs validation (val_every > 0)", n);
+  SeedsResult out;
+  for (int k = 0; k < n; ++k) {
+    TrainOptions o = options;
+    o.seed = options.seed + static_cast<uint64_t>(k);
+    out.runs.push_back(train(
+        profile, o, scenario,
+        [&](const EpisodeStats& s) {
+          if (on_episode) on_episode(k, s);
+        },
+        validator));
+    const auto score = [](const TrainResult& r) {
+      return r.best >= 0 ? r.checkpoints[static_cast<size_t>(r.best)].v.score : 0.0;
+    };
+    if (score(out.runs.back()) > score(out.runs[out.best])) out.best = out.runs.size() - 1;
+  }
+  return out;
 }
 
 nlohmann::json curve_to_json(const std::vector<EpisodeStats>& curve) {
@@ -247,6 +285,13 @@ nlohmann::json curve_to_json(const std::vector<EpisodeStats>& curve) {
                  {"loss", s.loss},
                  {"requests", s.requests},
                  {"arrival", s.arrival}});
+  return a;
+}
+
+nlohmann::json checkpoints_to_json(const std::vector<Checkpoint>& checkpoints) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const Checkpoint& c : checkpoints)
+    a.push_back({{"episode", c.episode}, {"score", c.v.score}, {"detail", c.v.detail}});
   return a;
 }
 

@@ -16,6 +16,15 @@
 // updates. Epsilon falls linearly from eps_start to eps_end over the first
 // eps_fraction of the episodes. Everything random draws from `seed`
 // (loadgen::Rng streams), so a run is reproducible bit for bit on one machine.
+//
+// Model selection (optional, `validator` set and `val_every` > 0): every
+// `val_every` episodes from episode `val_from` x episodes on, and after the
+// last one, the greedy policy of the online net is scored by the validator
+// (the CLI scores it on the validation workloads, never on held-out ones); the
+// result's net is the best-scoring checkpoint (the earliest on ties), not the
+// last one. DQN's greedy policy changes a lot between nearby updates, so the
+// last net is a poor, seed-dependent pick. train_seeds() repeats train() for
+// several seeds and picks the seed whose best checkpoint scores highest.
 // Not thread-safe; train() runs on the calling thread.
 #pragma once
 
@@ -44,8 +53,22 @@ struct TrainOptions {
   double eps_start = 1.0, eps_end = 0.05, eps_fraction = 0.6;
   double miss_penalty = -5.0;
   double reject_reward = -0.2;
-  bool reject = false;  // offer "reject now" as an action
+  bool reject = false;    // offer "reject now" as an action
+  int val_every = 0;      // episodes between validations (0: keep the last net)
+  double val_from = 0.5;  // first validation at this fraction of the episodes
   sim::SimOptions sim;
+};
+
+// A validation score (higher is better) and what it was computed from.
+struct Validation {
+  double score = 0;
+  nlohmann::json detail = nlohmann::json::object();
+};
+using Validator = std::function<Validation(const LearnedPolicy&)>;
+
+struct Checkpoint {
+  int episode = 0;  // validated after this episode (0-based)
+  Validation v;
 };
 
 struct EpisodeStats {
@@ -60,17 +83,32 @@ struct EpisodeStats {
 };
 
 struct TrainResult {
+  uint64_t seed = 0;
   FeatureLayout layout;
-  Mlp net;
+  Mlp net;  // the best checkpoint's with a validator, else the last
   std::vector<EpisodeStats> curve;
+  std::vector<Checkpoint> checkpoints;  // empty without a validator
+  int best = -1;                        // index into checkpoints
 };
 
 using Scenario = std::function<sim::WorkloadSpec(int episode, loadgen::Rng& rng)>;
 
 TrainResult train(const sim::Profile& profile, const TrainOptions& options,
                   const Scenario& scenario,
-                  const std::function<void(const EpisodeStats&)>& on_episode = {});
+                  const std::function<void(const EpisodeStats&)>& on_episode = {},
+                  const Validator& validator = {});
+
+struct SeedsResult {
+  std::vector<TrainResult> runs;  // one per seed, in order
+  size_t best = 0;                // the run whose best checkpoint scores highest (first on ties)
+};
+// train() for seeds options.seed, options.seed + 1, ..., options.seed + n - 1.
+// Needs a validator and val_every > 0 when n > 1. on_episode gets (run, stats).
+SeedsResult train_seeds(const sim::Profile& profile, const TrainOptions& options, int n,
+                        const Scenario& scenario, const Validator& validator,
+                        const std::function<void(int, const EpisodeStats&)>& on_episode = {});
 
 nlohmann::json curve_to_json(const std::vector<EpisodeStats>& curve);
+nlohmann::json checkpoints_to_json(const std::vector<Checkpoint>& checkpoints);
 
 }  // namespace tandem::router

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -65,6 +66,50 @@ std::pair<double, double> pooled_windows(const EvalReport& r, const std::string&
   if (n == 0) return {0, 0};
   return {static_cast<double>(n96) / static_cast<double>(n),
           static_cast<double>(n98) / static_cast<double>(n)};
+}
+
+SelectionScore selection_score(const EvalReport& statics, const EvalReport& one) {
+  if (statics.policies.empty() || one.policies.size() != 1)
+    fail("selection_score: needs the static policies' report and one candidate's");
+  const std::string& ref = statics.policies.front();
+  const std::string& cand = one.policies.front();
+  SelectionScore s;
+  s.max_rate_rps = one.max_rate_rps.front();
+  s.pooled_96 = pooled_windows(one, cand).first;
+  const double ref_rate = statics.max_rate_rps.front();
+  s.rate_x = ref_rate > 0 ? s.max_rate_rps / ref_rate : (s.max_rate_rps > 0 ? 10.0 : 0.0);
+  const auto ratio = [](double a, double b) {
+    if (b > 0) return a / b;
+    return a > 0 ? 4.0 : 1.0;
+  };
+  s.share_x = ratio(s.pooled_96, pooled_windows(statics, ref).first);
+  s.worst_share_x = 1e9;
+  for (const EvalCell& c : one.cells) {
+    for (const EvalCell& st : statics.cells) {
+      if (st.workload != c.workload) continue;
+      if (st.policy == ref)
+        s.worst_share_x = std::min(s.worst_share_x, ratio(c.m.windows_96, st.m.windows_96));
+    }
+    bool beaten = false;
+    for (const EvalCell& st : statics.cells)
+      if (st.workload == c.workload && st.m.availability > c.m.availability &&
+          st.m.windows_96 > c.m.windows_96)
+        beaten = true;
+    s.dominated += beaten ? 1 : 0;
+  }
+  if (s.worst_share_x > 1e8) s.worst_share_x = 0;
+  s.score = std::min(1.0, s.rate_x / 5) + std::min(1.0, s.share_x / 2) +
+            0.5 * std::min(1.0, s.worst_share_x / 2) +
+            0.05 * (std::min(s.rate_x, 10.0) / 10 + std::min(s.share_x, 4.0) / 4) -
+            0.25 * s.dominated;
+  return s;
+}
+
+nlohmann::json SelectionScore::to_json() const {
+  return {{"score", score},         {"rate_x", rate_x},
+          {"share_x", share_x},     {"worst_share_x", worst_share_x},
+          {"dominated", dominated}, {"max_rate_rps", max_rate_rps},
+          {"pooled_96", pooled_96}};
 }
 
 std::string report_table(const EvalReport& r) {

@@ -42,6 +42,27 @@ EvalReport evaluate(const sim::Profile& profile, const sim::SimOptions& sim,
                     const ScenarioOptions& scen, const EvalOptions& o,
                     const std::vector<std::shared_ptr<serve::Policy>>& policies);
 
+// Model selection on the validation workloads (the same families as the
+// held-out ones, another seed). `statics` is evaluate() of the static
+// policies (statics.policies[0] = the best tier's, the reference), `one` of the
+// candidate alone, both with the same options. With
+//   rate_x  = max rate @99 % / the reference's             (target >= 5)
+//   share_x = pooled >=96 % window share / the reference's  (target >= 2)
+//   worst_share_x = the lowest per-workload >=96 % ratio    (0 vs 0 counts as 1,
+//                   more than 0 vs 0 as 4)
+//   dominated = workloads where some static policy has both higher
+//               availability and a higher >=96 % share
+// score = min(1, rate_x / 5) + min(1, share_x / 2) + 0.5 min(1, worst_share_x / 2)
+//         + 0.05 (min(rate_x, 10) / 10 + min(share_x, 4) / 4) - 0.25 dominated:
+// first reach the targets, then go beyond them a little.
+struct SelectionScore {
+  double score = 0, rate_x = 0, share_x = 0, worst_share_x = 0;
+  int dominated = 0;
+  double max_rate_rps = 0, pooled_96 = 0;
+  nlohmann::json to_json() const;
+};
+SelectionScore selection_score(const EvalReport& statics, const EvalReport& one);
+
 // Share of all windows of all workloads at >= 96 % / >= 98 % of peak, for `policy`.
 std::pair<double, double> pooled_windows(const EvalReport& r, const std::string& policy);
 std::string report_table(const EvalReport& r);
