@@ -196,9 +196,13 @@ void register_router(CLI::App& app, CommonOptions& common) {
                   "episodes between validations of the greedy policy (0: keep the last net)");
     c->add_option("--val-from", o->val_from, "first validation at this fraction of the episodes");
     c->add_option("--val-duration", val->duration_s, "seconds per validation workload");
+    c->add_option("--val-sweep-s", val->sweep_duration_s,
+                  "seconds per rate of the validation max-rate sweep");
     c->add_option("--rate-step", val->sweep_step, "max-rate grid step of the validation sweep");
     c->add_option("--gamma", o->gamma, "discount between consecutive decisions");
     c->add_option("--lr", o->lr, "Adam learning rate");
+    c->add_option("--lr-end", o->lr_end,
+                  "learning rate of the last episode (linear decay from --lr; default constant)");
     c->add_option("--hidden", o->hidden1, "hidden width (both layers)");
     c->add_option("--rate-max", scen->rate_hi,
                   "highest training rate, x the fastest tier's capacity");
@@ -277,7 +281,16 @@ void register_router(CLI::App& app, CommonOptions& common) {
           {"best_episode", best.best >= 0 ? best.checkpoints[static_cast<size_t>(best.best)].episode
                                           : o->episodes - 1},
           {"gamma", o->gamma},
+          {"lr", o->lr},
+          {"lr_end", o->lr_end},
           {"miss_penalty", o->miss_penalty},
+          {"validation",
+           {{"seed", val->seed},
+            {"every", o->val_every},
+            {"from", o->val_from},
+            {"duration_s", val->duration_s},
+            {"sweep_s", val->sweep_duration_s},
+            {"rate_step", val->sweep_step}}},
           {"mode", flags->mode}};
       router::save_policy(*out, best.layout, best.net, meta);
       fmt::print("wrote {}\n", *out);

@@ -59,8 +59,9 @@ class Agent final : public serve::Policy, public sim::Observer {
     return layout_.action_to_tier(a);
   }
 
-  void begin_episode(double eps) {
+  void begin_episode(double eps, double lr) {
     epsilon_ = eps;
+    adam_.lr = lr;
     pending_.clear();
     loss_sum_ = 0;
     loss_n_ = 0;
@@ -219,7 +220,10 @@ TrainResult train(const sim::Profile& profile, const TrainOptions& o, const Scen
     const double eps = frac >= 1 ? o.eps_end : o.eps_start + (o.eps_end - o.eps_start) * frac;
     const sim::WorkloadSpec spec = scenario(e, scen_rng);
     const auto reqs = sim::make_workload(spec, profile.domains);
-    agent.begin_episode(eps);
+    const double lr = o.lr_end < 0 ? o.lr
+                                   : o.lr + (o.lr_end - o.lr) * static_cast<double>(e) /
+                                                std::max(1, o.episodes - 1);
+    agent.begin_episode(eps, lr);
     const auto res = sim::simulate(profile, o.sim, reqs, agent, &agent);
     agent.end_episode();
     const sim::SimMetrics m = sim::summarize(profile, res, 10, spec.duration_s);

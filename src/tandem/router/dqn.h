@@ -14,7 +14,8 @@
 //   y = r + gamma * Q_target(x', argmax_a Q_online(x', a))   (y = r at episode end)
 // with the Huber loss and Adam; the target net is copied every `target_sync`
 // updates. Epsilon falls linearly from eps_start to eps_end over the first
-// eps_fraction of the episodes. Everything random draws from `seed`
+// eps_fraction of the episodes; the learning rate is constant or (lr_end >= 0)
+// falls linearly from lr to lr_end over all episodes. Everything random draws from `seed`
 // (loadgen::Rng streams), so a run is reproducible bit for bit on one machine.
 //
 // Model selection (optional, `validator` set and `val_every` > 0): every
@@ -44,6 +45,7 @@ struct TrainOptions {
   uint64_t seed = 1;
   int hidden1 = 64, hidden2 = 64;
   double lr = 3e-4;
+  double lr_end = -1;  // < 0: constant lr; else linear from lr (first episode) to lr_end (last)
   double gamma = 0.8;
   int batch = 64;
   int replay = 50000;

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Checks issue 7's targets for every learned policy in a `tandem router eval --json` report.
+
+  router_targets.py REPORT.json [--markdown]
+
+For each policy whose name starts with "learned": the >=96 % window share pooled over all
+workloads and per workload as a multiple of fixed:quality's (the first policy), the max rate
+at >=99 % availability as a multiple of fixed:quality's, whether it is no worse than the queue
+heuristic on availability and the >=96 % share on every workload (and better on one), and the
+workloads where a static policy beats it on both availability and the >=96 % share.
+"""
+import json
+import sys
+
+
+def ratio(a, b):
+    if b > 0:
+        return "%.2fx" % (a / b)
+    return "inf" if a > 0 else "0/0"
+
+
+def main():
+    d = json.load(open(sys.argv[1]))
+    md = "--markdown" in sys.argv
+    pols = d["policies"]
+    ref = pols[0]
+    queue = next(p for p in pols if p.startswith("queue:"))
+    statics = [p for p in pols if not p.startswith("learned")]
+    pooled = {x["policy"]: x["windows_96"] for x in d["pooled_windows"]}
+    rate = dict(zip(pols, d["max_rate_rps"]))
+    cells = {(c["policy"], c["workload"]): c for c in d["cells"]}
+    workloads = []
+    for c in d["cells"]:
+        if c["workload"] not in workloads:
+            workloads.append(c["workload"])
+    head = ["policy", ">=96 pooled (x ref)"] + ["%s >=96 (x ref)" % w for w in workloads] + [
+        "max rate (x ref)", "vs queue", "beaten on both by"]
+    rows = []
+    for p in pols:
+        if not p.startswith("learned"):
+            continue
+        row = [p, "%.1f%% (%s)" % (100 * pooled[p], ratio(pooled[p], pooled[ref]))]
+        for w in workloads:
+            a, b = cells[(p, w)]["windows_96"], cells[(ref, w)]["windows_96"]
+            row.append("%.1f%% (%s)" % (100 * a, ratio(a, b)))
+        row.append("%.2f (%s)" % (rate[p], ratio(rate[p], rate[ref])))
+        worse = better = False
+        for w in workloads:
+            l, q = cells[(p, w)], cells[(queue, w)]
+            worse |= l["availability"] < q["availability"] or l["windows_96"] < q["windows_96"]
+            better |= l["availability"] > q["availability"] or l["windows_96"] > q["windows_96"]
+        row.append("worse somewhere" if worse else ("better" if better else "equal"))
+        beaten = []
+        for w in workloads:
+            l = cells[(p, w)]
+            for s in statics:
+                c = cells[(s, w)]
+                if c["availability"] > l["availability"] and c["windows_96"] > l["windows_96"]:
+                    beaten.append("%s on %s" % (s, w))
+        row.append(", ".join(beaten) if beaten else "none")
+        rows.append(row)
+    if md:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+    else:
+        for r in rows:
+            print("; ".join("%s: %s" % (h, v) for h, v in zip(head, r)))
+
+
+if __name__ == "__main__":
+    main()
