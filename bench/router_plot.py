@@ -23,16 +23,28 @@ def curve(src, out):
     seeds = d.get("seeds", [])
     validated = any(s.get("checkpoints") for s in seeds)
     fig, ax = plt.subplots(1, 3 if validated else 2, figsize=(16.5 if validated else 11, 4))
-    ax[0].plot(ep, [x["mean_reward"] for x in c], label="mean reward")
-    ax[0].plot(ep, [x["epsilon"] for x in c], "--", label="epsilon")
+    def smooth(v, k=25):  # trailing mean over k episodes
+        out, acc = [], 0.0
+        for i, x in enumerate(v):
+            acc += x - (v[i - k] if i >= k else 0)
+            out.append(acc / min(i + 1, k))
+        return out
+
+    reward = [x["mean_reward"] for x in c]
+    ax[0].plot(ep, reward, color="C0", alpha=0.2, lw=0.6)
+    ax[0].plot(ep, smooth(reward), color="C0", label="mean reward (25-episode mean)")
+    ax[0].plot(ep, [x["epsilon"] for x in c], "--", color="C1", label="epsilon")
     ax[0].set_xlabel("episode")
     ax[0].legend()
     ax[0].set_title("reward")
-    ax[1].plot(ep, [100 * x["availability"] for x in c], label="availability %")
-    ax[1].plot(ep, [100 * x["quality_frac"] for x in c], label="quality % of peak")
+    for key, name, col in (("availability", "availability %", "C0"),
+                           ("quality_frac", "quality % of peak", "C1")):
+        v = [100 * x[key] for x in c]
+        ax[1].plot(ep, v, color=col, alpha=0.2, lw=0.6)
+        ax[1].plot(ep, smooth(v), color=col, label=name + " (25-episode mean)")
     ax[1].set_xlabel("episode")
     ax[1].legend()
-    ax[1].set_title("training episodes (random load each)")
+    ax[1].set_title("training episodes (random load each; selected seed)")
     if validated:
         for s in seeds:
             cp = s.get("checkpoints", [])

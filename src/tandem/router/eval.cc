@@ -117,15 +117,17 @@ std::string report_table(const EvalReport& r) {
   std::vector<std::string> wl;
   for (const EvalCell& c : r.cells)
     if (std::find(wl.begin(), wl.end(), c.workload) == wl.end()) wl.push_back(c.workload);
-  s += fmt::format("{:<28}", "policy");
+  size_t width = 28;  // the policy column fits the longest name, up to 48 characters
+  for (const std::string& p : r.policies) width = std::max(width, std::min<size_t>(p.size(), 48));
+  s += fmt::format("{:<{}}", "policy", width);
   for (const auto& w : wl) s += fmt::format(" | {:^27}", w);
   s += fmt::format(" | {:^13} | {:>14}\n", "all windows", "max rate @99%");
-  s += fmt::format("{:<28}", "");
+  s += fmt::format("{:<{}}", "", width);
   for (size_t i = 0; i < wl.size(); ++i)
     s += fmt::format(" | {:>6} {:>6} {:>6} {:>6}", "avail", "qual", ">=96", ">=98");
   s += fmt::format(" | {:>6} {:>6} | {:>14}\n", ">=96", ">=98", "req/s (x big)");
   for (size_t p = 0; p < r.policies.size(); ++p) {
-    s += fmt::format("{:<28}", r.policies[p].substr(0, 28));
+    s += fmt::format("{:<{}}", r.policies[p].substr(0, width), width);
     for (const auto& w : wl)
       for (const EvalCell& c : r.cells)
         if (c.policy == r.policies[p] && c.workload == w)
