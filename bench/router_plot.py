@@ -62,6 +62,13 @@ def curve(src, out):
     fig.savefig(out, dpi=110)
 
 
+def short(policy):
+    """learned:dir/name.json -> learned:name (several learned policies stay apart)."""
+    if policy.startswith("learned:"):
+        return "learned:" + policy.split("/")[-1].removesuffix(".json")
+    return policy
+
+
 def evaluate(src, out):
     d = json.load(open(src))
     cells = d["cells"]
@@ -78,8 +85,8 @@ def evaluate(src, out):
             if c["workload"] != w:
                 continue
             t = [x["t"] for x in c["windows"]]
-            ax[0][j].plot(t, [100 * x["quality_frac"] for x in c["windows"]], label=c["policy"])
-            ax[1][j].plot(t, [x["mean_latency_s"] for x in c["windows"]], label=c["policy"])
+            ax[0][j].plot(t, [100 * x["quality_frac"] for x in c["windows"]], label=short(c["policy"]))
+            ax[1][j].plot(t, [x["mean_latency_s"] for x in c["windows"]], label=short(c["policy"]))
             if c["policy"] == focus:
                 names = d["tiers"] + ["rejected"]
                 counts = [x["tier_counts"] for x in c["windows"]]
@@ -91,7 +98,7 @@ def evaluate(src, out):
         ax[0][j].set_title(f"{w}: quality % of peak")
         ax[0][j].axhline(96, color="grey", lw=0.5)
         ax[1][j].set_title("mean latency (s)")
-        ax[2][j].set_title(f"tier mix of {focus[:30]}")
+        ax[2][j].set_title(f"tier mix of {short(focus)[:34]}")
         ax[2][j].set_xlabel("t (s)")
         xs = range(len(policies))
         for k, key in enumerate(["availability", "windows_96"]):
@@ -99,7 +106,7 @@ def evaluate(src, out):
                     for p in policies]
             ax[3][j].bar([x + 0.4 * k for x in xs], vals, width=0.4, label=key)
         ax[3][j].set_xticks([x + 0.2 for x in xs])
-        ax[3][j].set_xticklabels([p[:14] for p in policies], rotation=60, fontsize=7)
+        ax[3][j].set_xticklabels([short(p)[:26] for p in policies], rotation=60, fontsize=7)
         ax[3][j].set_title("availability / windows >=96 % (%)")
     ax[0][0].legend(fontsize=6)
     ax[2][0].legend(fontsize=6)
