@@ -54,13 +54,39 @@ TEST_P(ElementwiseIsa, VectorOpsMatchReference) {
     add(a.data(), b.data(), o1.data(), n);
     ref::add(a.data(), b.data(), o2.data(), n);
     expect_close(o1, o2);
-    o1 = b, o2 = b;
-    axpy(0.37f, a.data(), o1.data(), n);
-    ref::axpy(0.37f, a.data(), o2.data(), n);
-    expect_close(o1, o2);
-    double mag = 0;
-    for (int64_t i = 0; i < n; ++i) mag += std::fabs(a[i] * b[i]);
-    EXPECT_NEAR(dot_f32(a.data(), b.data(), n), ref::dot_f32(a.data(), b.data(), n), 1e-6 * mag);
+  }
+}
+
+// attend against the formula in double: every head size class (below one vector,
+// odd multiples of 8, the 64-wide chunk and its tails), 1..300 positions (the
+// four-position blocks and their remainders), rows strided as in a GQA cache.
+TEST_P(ElementwiseIsa, AttendMatchesFormula) {
+  for (int64_t hd : {2, 6, 8, 24, 64, 72, 128, 130}) {
+    for (int64_t n : {1, 3, 4, 5, 17, 300}) {
+      const int64_t stride = 3 * hd + 2;
+      const auto q = randn(hd, 1.f, 11), k = randn(n * stride, 1.f, 12),
+                 v = randn(n * stride, 1.f, 13);
+      const float scale = 1.f / std::sqrt(float(hd));
+      std::vector<float> scores(n), out(hd, -1.f);
+      attend(q.data(), k.data() + 1, v.data() + 1, n, stride, hd, scale, scores.data(), out.data());
+      std::vector<double> p(n);
+      double m = -INFINITY, sum = 0;
+      for (int64_t s = 0; s < n; ++s) {
+        double d = 0;
+        for (int64_t i = 0; i < hd; ++i) d += double(q[i]) * k[1 + s * stride + i];
+        m = std::max(m, p[s] = d * scale);
+      }
+      for (double& x : p) sum += x = std::exp(x - m);
+      for (int64_t s = 0; s < n; ++s) ASSERT_NEAR(scores[s], p[s] / sum, 1e-5) << hd << " " << n;
+      for (int64_t i = 0; i < hd; ++i) {
+        double o = 0, mag = 0;
+        for (int64_t s = 0; s < n; ++s) {
+          o += p[s] / sum * v[1 + s * stride + i];
+          mag += p[s] / sum * std::fabs(v[1 + s * stride + i]);
+        }
+        ASSERT_NEAR(out[i], o, 1e-5 * mag + 1e-7) << "hd " << hd << " n " << n << " dim " << i;
+      }
+    }
   }
 }
 
@@ -83,24 +109,38 @@ TEST_P(ElementwiseIsa, SoftmaxLargeInputsNoOverflow) {
   }
 }
 
+// Also in a sequence that changes one parameter at a time: the cos/sin kept
+// from the previous call must never be reused for another position, scale,
+// base or head size.
 TEST_P(ElementwiseIsa, RopeNormalAndNeoxMatchFormula) {
-  const int64_t heads = 3, hd = 64, pos = 17;
-  const float base = 10000.f, fscale = 0.5f;
-  for (bool neox : {false, true}) {
-    auto x = randn(heads * hd, 1.f, 5);
-    const auto orig = x;
-    rope(x.data(), heads, hd, pos, base, fscale, neox);
-    for (int64_t h = 0; h < heads; ++h) {
-      for (int64_t i = 0; i < hd / 2; ++i) {
-        const double theta = pos * double(fscale) * std::pow(double(base), -2.0 * i / hd);
-        const int64_t i0 = h * hd + (neox ? i : 2 * i),
-                      i1 = h * hd + (neox ? i + hd / 2 : 2 * i + 1);
-        const double a = orig[i0], b = orig[i1];
-        EXPECT_NEAR(x[i0], a * std::cos(theta) - b * std::sin(theta), 1e-5);
-        EXPECT_NEAR(x[i1], a * std::sin(theta) + b * std::cos(theta), 1e-5);
+  const int64_t heads = 3;
+  struct Case {
+    int64_t hd, pos;
+    float base, fscale;
+  };
+  for (const Case& k :
+       {Case{64, 17, 10000.f, 0.5f}, Case{64, 17, 10000.f, 0.5f}, Case{64, 18, 10000.f, 0.5f},
+        Case{64, 18, 10000.f, 1.f}, Case{64, 18, 500000.f, 1.f}, Case{32, 18, 500000.f, 1.f},
+        Case{64, 70000, 1e6f, 0.25f}})
+    for (bool neox : {false, true}) {
+      const int64_t hd = k.hd, pos = k.pos;
+      const float base = k.base, fscale = k.fscale;
+      auto x = randn(heads * hd, 1.f, 5);
+      const auto orig = x;
+      rope(x.data(), heads, hd, pos, base, fscale, neox);
+      for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t i = 0; i < hd / 2; ++i) {
+          const double theta = pos * double(fscale) * std::pow(double(base), -2.0 * i / hd);
+          const int64_t i0 = h * hd + (neox ? i : 2 * i),
+                        i1 = h * hd + (neox ? i + hd / 2 : 2 * i + 1);
+          const double a = orig[i0], b = orig[i1];
+          ASSERT_NEAR(x[i0], a * std::cos(theta) - b * std::sin(theta), 1e-5) << pos;
+          ASSERT_NEAR(x[i1], a * std::sin(theta) + b * std::cos(theta), 1e-5) << pos;
+        }
       }
     }
-  }
+  const int64_t hd = 64;
+  const float base = 10000.f;
   // position 0 is the identity in both modes; the modes differ elsewhere
   auto x0 = randn(hd, 1.f, 6), x1 = x0;
   rope(x0.data(), 1, hd, 0, base, 1.f, false);

@@ -7,7 +7,11 @@
 namespace tandem {
 
 KvCache::KvCache(const ModelConfig& c, int64_t n_ctx, int max_sequences)
-    : n_layer_(c.n_layer), kv_dim_(c.kv_dim()), n_ctx_(n_ctx), seqs_(max_sequences) {
+    : n_layer_(c.n_layer),
+      n_head_kv_(c.n_head_kv),
+      head_dim_(c.head_dim),
+      n_ctx_(n_ctx),
+      seqs_(max_sequences) {
   if (n_ctx <= 0) fail("context size must be positive, got {}", n_ctx);
   if (max_sequences <= 0) fail("the KV cache needs room for at least one sequence");
 }
@@ -27,7 +31,7 @@ KvCache::Sequence& KvCache::ensure(int seq) {
   check_sequence(seq);
   Sequence& s = seqs_[seq];
   if (!s.data) {
-    s.data = std::make_unique<float[]>(n_layer_ * 2 * n_ctx_ * kv_dim_);
+    s.data = std::make_unique<float[]>(n_layer_ * 2 * n_head_kv_ * n_ctx_ * head_dim_);
     s.length.assign(n_layer_, 0);
   }
   return s;
@@ -57,26 +61,28 @@ void KvCache::set_length(int seq, int64_t layer, int64_t new_length) {
   s.length[layer] = new_length;
 }
 
-float* KvCache::slot_ptr(int seq, int64_t layer, int kind, int64_t slot) const {
+float* KvCache::head_ptr(int seq, int64_t layer, int kind, int64_t head) const {
+  TANDEM_CHECK(layer >= 0 && layer < n_layer_ && head >= 0 && head < n_head_kv_,
+               "layer {} / KV head {} out of range", layer, head);
   const Sequence& s = seqs_[seq];
-  return s.data.get() + ((layer * 2 + kind) * n_ctx_ + slot) * kv_dim_;
+  return s.data.get() + ((layer * 2 + kind) * n_head_kv_ + head) * n_ctx_ * head_dim_;
 }
 
-float* KvCache::key(int seq, int64_t layer, int64_t slot) {
+float* KvCache::key(int seq, int64_t layer, int64_t head) {
   ensure(seq);
-  return slot_ptr(seq, layer, 0, slot);
+  return head_ptr(seq, layer, 0, head);
 }
-float* KvCache::value(int seq, int64_t layer, int64_t slot) {
+float* KvCache::value(int seq, int64_t layer, int64_t head) {
   ensure(seq);
-  return slot_ptr(seq, layer, 1, slot);
+  return head_ptr(seq, layer, 1, head);
 }
-const float* KvCache::key(int seq, int64_t layer, int64_t slot) const {
+const float* KvCache::key(int seq, int64_t layer, int64_t head) const {
   TANDEM_CHECK(at(seq).data != nullptr, "sequence {} has no cache", seq);
-  return slot_ptr(seq, layer, 0, slot);
+  return head_ptr(seq, layer, 0, head);
 }
-const float* KvCache::value(int seq, int64_t layer, int64_t slot) const {
+const float* KvCache::value(int seq, int64_t layer, int64_t head) const {
   TANDEM_CHECK(at(seq).data != nullptr, "sequence {} has no cache", seq);
-  return slot_ptr(seq, layer, 1, slot);
+  return head_ptr(seq, layer, 1, head);
 }
 
 }  // namespace tandem

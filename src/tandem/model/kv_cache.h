@@ -9,7 +9,8 @@
 // truncate(seq, n) forgets everything from token n on, in every layer, in
 // O(n_layer) — that is how rejected drafts and rollbacks are undone — and
 // clear(seq) is truncate(seq, 0).
-// Layout: for each (sequence, layer) a K and a V block of (n_ctx, n_head_kv * head_dim) f32.
+// Layout: for each (sequence, layer) a K and a V block of (n_head_kv, n_ctx, head_dim)
+// f32: one KV head's positions are contiguous, so attention streams them.
 // Thread safety: not thread-safe; the forward pass writes to disjoint slots from
 // several threads but the object itself is owned by one caller at a time.
 #pragma once
@@ -33,11 +34,12 @@ class KvCache {
   void truncate(int seq, int64_t n_tokens);
   void clear(int seq) { truncate(seq, 0); }
 
-  // Row `slot` of layer `layer`'s keys / values for `seq`: kv_dim floats.
-  float* key(int seq, int64_t layer, int64_t slot);
-  float* value(int seq, int64_t layer, int64_t slot);
-  const float* key(int seq, int64_t layer, int64_t slot) const;
-  const float* value(int seq, int64_t layer, int64_t slot) const;
+  // KV head `head` of layer `layer`'s keys / values for `seq`: (n_ctx, head_dim)
+  // rows, row s holding position slot s.
+  float* key(int seq, int64_t layer, int64_t head);
+  float* value(int seq, int64_t layer, int64_t head);
+  const float* key(int seq, int64_t layer, int64_t head) const;
+  const float* value(int seq, int64_t layer, int64_t head) const;
 
   // Used by the forward pass: allocate() before threads write slots (storage is
   // created on first use), set_length() after it has written a layer's slots
@@ -49,14 +51,15 @@ class KvCache {
  private:
   struct Sequence {
     std::vector<int64_t> length;    // (n_layer), empty until allocated
-    std::unique_ptr<float[]> data;  // (n_layer, 2, n_ctx, kv_dim)
+    std::unique_ptr<float[]> data;  // (n_layer, 2, n_head_kv, n_ctx, head_dim)
   };
   Sequence& ensure(int seq);
   const Sequence& at(int seq) const;
-  float* slot_ptr(int seq, int64_t layer, int kind, int64_t slot) const;
+  float* head_ptr(int seq, int64_t layer, int kind, int64_t head) const;
 
   int64_t n_layer_;
-  int64_t kv_dim_;
+  int64_t n_head_kv_;
+  int64_t head_dim_;
   int64_t n_ctx_;
   mutable std::vector<Sequence> seqs_;
 };

@@ -34,14 +34,19 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
 }
 
-float dot_f32(const float* a, const float* b, int64_t n) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += double(a[i]) * b[i];
-  return static_cast<float>(s);
-}
-
-void axpy(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+void attend(const float* q, const float* k, const float* v, int64_t n, int64_t stride,
+            int64_t head_dim, float scale, float* scores, float* out) {
+  for (int64_t s = 0; s < n; ++s) {
+    double dot = 0;
+    for (int64_t i = 0; i < head_dim; ++i) dot += double(q[i]) * k[s * stride + i];
+    scores[s] = static_cast<float>(dot) * scale;
+  }
+  softmax(scores, n);
+  for (int64_t i = 0; i < head_dim; ++i) {
+    double o = 0;
+    for (int64_t s = 0; s < n; ++s) o += double(scores[s]) * v[s * stride + i];
+    out[i] = static_cast<float>(o);
+  }
 }
 
 void add(const float* a, const float* b, float* out, int64_t n) {
@@ -52,8 +57,8 @@ void add(const float* a, const float* b, float* out, int64_t n) {
 
 namespace {
 const detail::ElementwiseTable& table() {
-  static const detail::ElementwiseTable scalar{ref::rmsnorm, ref::softmax, ref::swiglu,
-                                               ref::dot_f32, ref::axpy,    ref::add};
+  static const detail::ElementwiseTable scalar{ref::rmsnorm, ref::softmax, ref::swiglu, ref::attend,
+                                               ref::add};
   // AVX-512 adds nothing measurable for these memory-light operators: it uses AVX2.
   return active_isa() == Isa::kScalar ? scalar : detail::avx2_elementwise_table();
 }
@@ -68,11 +73,9 @@ void softmax(float* x, int64_t n) {
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   table().swiglu(gate, up, out, n);
 }
-float dot_f32(const float* a, const float* b, int64_t n) {
-  return table().dot_f32(a, b, n);
-}
-void axpy(float a, const float* x, float* y, int64_t n) {
-  table().axpy(a, x, y, n);
+void attend(const float* q, const float* k, const float* v, int64_t n, int64_t stride,
+            int64_t head_dim, float scale, float* scores, float* out) {
+  table().attend(q, k, v, n, stride, head_dim, scale, scores, out);
 }
 void add(const float* a, const float* b, float* out, int64_t n) {
   table().add(a, b, out, n);
@@ -83,15 +86,31 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, float freq_b
   if (head_dim <= 0 || head_dim % 2 != 0)
     fail("rope: head_dim {} must be positive and even", head_dim);
   const int64_t half = head_dim / 2;
-  // cos/sin depend only on the pair index: computed once, applied to every head.
-  thread_local std::vector<float> cs;
-  if (static_cast<int64_t>(cs.size()) < 2 * half) cs.resize(2 * half);
-  for (int64_t i = 0; i < half; ++i) {
-    const double theta =
-        double(pos) * freq_scale * std::pow(double(freq_base), -2.0 * double(i) / double(head_dim));
-    cs[2 * i] = static_cast<float>(std::cos(theta));
-    cs[2 * i + 1] = static_cast<float>(std::sin(theta));
+  // cos/sin depend only on the pair index and the position: computed once per
+  // position (queries and keys of a token share them), applied to every head.
+  struct Angles {
+    int64_t pos = -1, head_dim = 0;
+    float base = 0, scale = 0;
+    std::vector<double> inv_freq;  // freq_base^(-2i / head_dim)
+    std::vector<float> cs;         // cos, sin of pair i at pos
+  };
+  thread_local Angles a;
+  if (a.head_dim != head_dim || a.base != freq_base) {
+    a.inv_freq.resize(half);
+    for (int64_t i = 0; i < half; ++i)
+      a.inv_freq[i] = std::pow(double(freq_base), -2.0 * double(i) / double(head_dim));
+    a.cs.resize(2 * half);
+    a.head_dim = head_dim, a.base = freq_base, a.pos = -1;
   }
+  if (a.pos != pos || a.scale != freq_scale) {
+    for (int64_t i = 0; i < half; ++i) {
+      const double theta = double(pos) * freq_scale * a.inv_freq[i];
+      a.cs[2 * i] = static_cast<float>(std::cos(theta));
+      a.cs[2 * i + 1] = static_cast<float>(std::sin(theta));
+    }
+    a.pos = pos, a.scale = freq_scale;
+  }
+  const std::vector<float>& cs = a.cs;
   for (int64_t h = 0; h < n_heads; ++h) {
     float* v = x + h * head_dim;
     for (int64_t i = 0; i < half; ++i) {

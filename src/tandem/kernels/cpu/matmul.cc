@@ -89,10 +89,47 @@ void validate(const MatView& w, int64_t cols) {
          info->name);
 }
 
+// Row pieces of ~128 KiB (whole 4-row groups; a multi-token piece stays in L2
+// while every token group re-reads it), at least 8 per thread per matrix.
+constexpr int64_t kPieceBytes = 128 << 10;
+
+int64_t piece_rows(const MatView& w, int n_threads) {
+  const int64_t rb = row_bytes(w.type, w.cols);
+  const int64_t balance = (w.rows + n_threads * 8 - 1) / (n_threads * 8);
+  const int64_t rows = std::min(balance, std::max<int64_t>(4, kPieceBytes / rb));
+  return std::max<int64_t>(4, (rows + 3) / 4 * 4);
+}
+
+// Bytes of the next call's share that a finished thread prefetches: enough to
+// cover the next call's start-up until its kernels' own prefetch runs ahead.
+constexpr int64_t kNextLeadBytes = 64 << 10;
+
+// Prefetches into L2 the first kNextLeadBytes of the run that `thread` will own
+// in a matmul_multi over `next` (the same piece split as the call itself).
+void prefetch_run_start(std::span<const MatView> next, int thread, int n_threads) {
+  int64_t n_pieces = 0;
+  for (const MatView& w : next)
+    n_pieces += (w.rows + piece_rows(w, n_threads) - 1) / piece_rows(w, n_threads);
+  int64_t first = n_pieces * thread / n_threads;
+  for (const MatView& w : next) {
+    const int64_t rows = piece_rows(w, n_threads), count = (w.rows + rows - 1) / rows;
+    if (first >= count) {
+      first -= count;
+      continue;
+    }
+    // Both layouts keep rows' bytes in order of row groups: row r starts at r * row_bytes.
+    const int64_t rb = row_bytes(w.type, w.cols);
+    const char* p = static_cast<const char*>(w.data) + first * rows * rb;
+    const int64_t bytes = std::min(kNextLeadBytes, (w.rows - first * rows) * rb);
+    for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 2);
+    return;
+  }
+}
+
 }  // namespace
 
 void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
-                  std::span<float* const> outs, ThreadPool& pool) {
+                  std::span<float* const> outs, ThreadPool& pool, std::span<const MatView> next) {
   TANDEM_CHECK(ws.size() == outs.size(), "{} weights but {} outputs", ws.size(), outs.size());
   if (ws.empty() || n_tokens <= 0) return;
   const int64_t cols = ws[0].cols;
@@ -199,17 +236,15 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   }
 
   // ---- row pieces over the pool (one dispatch for all matrices) ----
-  // The matrices' rows are cut into pieces of ~128 KiB (whole 4-row groups; a
-  // multi-token piece stays in L2 while every token group re-reads it). Each
-  // thread owns a contiguous run of pieces and takes them front to back, so it
-  // reads one sequential stream whose prefetching runs on across piece borders;
-  // a thread that runs out takes pieces from the back of another's run, so a
-  // slow or descheduled thread delays the call by at most one piece. Measured on
-  // the Xeon host, one-token passes over 16 layers' matrices (matmul_gmacs
-  // --layers 16, 2 threads): Q8_0 25-26 GB/s, F16 28.7 GB/s against 23-23.6 and
-  // 27.2 GB/s when every piece went to whichever thread asked next.
+  // Each thread owns a contiguous run of pieces (piece_rows) and takes them
+  // front to back, so it reads one sequential stream whose prefetching runs on
+  // across piece borders; a thread that runs out takes pieces from the back of
+  // another's run, so a slow or descheduled thread delays the call by at most
+  // one piece. Measured on the Xeon host, one-token passes over 16 layers'
+  // matrices (matmul_gmacs --layers 16, 2 threads): Q8_0 25-26 GB/s, F16 28.7
+  // GB/s against 23-23.6 and 27.2 GB/s when every piece went to whichever
+  // thread asked next.
   const int n_threads = pool.size();
-  constexpr int64_t kPieceBytes = 128 << 10;
   struct Piece {
     int m;
     int64_t r0, r1;
@@ -218,10 +253,7 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   std::vector<Piece>& pieces = caller_pieces;  // workers must see the caller's list
   pieces.clear();
   for (size_t i = 0; i < ws.size(); ++i) {
-    const int64_t rb = row_bytes(ws[i].type, cols);
-    const int64_t balance = (ws[i].rows + n_threads * 8 - 1) / (n_threads * 8);
-    int64_t rows = std::min(balance, std::max<int64_t>(4, kPieceBytes / rb));
-    rows = std::max<int64_t>(4, (rows + 3) / 4 * 4);
+    const int64_t rows = piece_rows(ws[i], n_threads);
     for (int64_t r0 = 0; r0 < ws[i].rows; r0 += rows)
       pieces.push_back({static_cast<int>(i), r0, std::min(ws[i].rows, r0 + rows)});
   }
@@ -255,6 +287,7 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
     for (int64_t c; (c = take(runs[thread], true)) >= 0;) compute(c);
     for (int k = 1; k < n_threads; ++k)
       for (int64_t c; (c = take(runs[(thread + k) % n_threads], false)) >= 0;) compute(c);
+    if (!next.empty()) prefetch_run_start(next, thread, n_threads);
   };
   // Small products (tiny models, decode of narrow layers) finish in a few
   // microseconds: waking the workers would cost more than it saves.
@@ -266,9 +299,10 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
     pool.run(work);
 }
 
-void matmul(const MatView& w, const float* x, int64_t n_tokens, float* out, ThreadPool& pool) {
+void matmul(const MatView& w, const float* x, int64_t n_tokens, float* out, ThreadPool& pool,
+            std::span<const MatView> next) {
   float* const outs[1] = {out};
-  matmul_multi(std::span<const MatView>(&w, 1), x, n_tokens, outs, pool);
+  matmul_multi(std::span<const MatView>(&w, 1), x, n_tokens, outs, pool, next);
 }
 
 void matmul_reference(const MatView& w, const float* x, int64_t n_tokens, float* out) {

@@ -40,13 +40,19 @@ struct MatView {
   Layout layout = Layout::kRows;
 };
 
-void matmul(const MatView& w, const float* x, int64_t n_tokens, float* out, ThreadPool& pool);
+void matmul(const MatView& w, const float* x, int64_t n_tokens, float* out, ThreadPool& pool,
+            std::span<const MatView> next = {});
 
 // Several weights with the same cols sharing one input (Q,K,V or gate,up): the
 // input is converted once and all matrices are done in one pool dispatch.
 // outs[i] is (n_tokens, ws[i].rows).
+// `next`, when given, names the matrices of the caller's next matmul call: each
+// thread that has finished its share of this call prefetches the start of its
+// share of those into L2, so memory stays busy through the end of the call and
+// the small operators between the two. Only speed depends on it.
 void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
-                  std::span<float* const> outs, ThreadPool& pool);
+                  std::span<float* const> outs, ThreadPool& pool,
+                  std::span<const MatView> next = {});
 
 // Scalar reference: dequantises each row, accumulates in double, no activation
 // quantisation. Slow; for tests.
