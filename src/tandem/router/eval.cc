@@ -85,16 +85,13 @@ SelectionScore selection_score(const EvalReport& statics, const EvalReport& one)
   s.share_x = ratio(s.pooled_96, pooled_windows(statics, ref).first);
   s.worst_share_x = 1e9;
   for (const EvalCell& c : one.cells) {
+    bool beaten = false;
     for (const EvalCell& st : statics.cells) {
       if (st.workload != c.workload) continue;
       if (st.policy == ref)
         s.worst_share_x = std::min(s.worst_share_x, ratio(c.m.windows_96, st.m.windows_96));
+      beaten |= st.m.availability > c.m.availability && st.m.windows_96 > c.m.windows_96;
     }
-    bool beaten = false;
-    for (const EvalCell& st : statics.cells)
-      if (st.workload == c.workload && st.m.availability > c.m.availability &&
-          st.m.windows_96 > c.m.windows_96)
-        beaten = true;
     s.dominated += beaten ? 1 : 0;
   }
   if (s.worst_share_x > 1e8) s.worst_share_x = 0;
