@@ -3,6 +3,7 @@
 // our quantisers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -23,6 +24,22 @@ TEST(Blocks, SizesMatchDtypeTable) {
   EXPECT_EQ(offsetof(BlockQ4_K, scales), 4u);
   EXPECT_EQ(offsetof(BlockQ6_K, d), 208u);
   EXPECT_EQ(offsetof(BlockQ8_K, bsums), 260u);
+}
+
+// The GGUF type ids (ggml_type) that exist, and only those, have info; each
+// info names its own id, and names map back to it.
+TEST(Blocks, DtypeInfoByIdKnowsExactlyTheGgufTypes) {
+  const std::vector<uint32_t> known = {0,  1,  2,  3,  6,  7,  8,  9,  10, 11,
+                                       12, 13, 14, 15, 24, 25, 26, 27, 28, 30};
+  for (uint32_t id = 0; id < 300; ++id) {
+    const DTypeInfo* info = dtype_info(id);
+    const bool is_known = std::find(known.begin(), known.end(), id) != known.end();
+    ASSERT_EQ(info != nullptr, is_known) << "id " << id;
+    if (!info) continue;
+    EXPECT_EQ(static_cast<uint32_t>(info->type), id);
+    EXPECT_EQ(dtype_from_name(info->name), info->type);
+  }
+  EXPECT_EQ(dtype_info(0xffffffffu), nullptr);
 }
 
 TEST(Blocks, Q8_0) {

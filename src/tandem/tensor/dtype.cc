@@ -23,12 +23,21 @@ constexpr std::array<DTypeInfo, 20> kTypes = {{
     {DType::F64, "F64", 1, 8, false},      {DType::BF16, "BF16", 1, 2, true},
 }};
 
+// Position in kTypes of each GGUF type id (-1: none): the lookup is on the
+// matmul path (row_bytes), so it is one load instead of a search.
+constexpr auto kIndexOfId = [] {
+  std::array<int8_t, 64> index{};
+  index.fill(-1);
+  for (size_t i = 0; i < kTypes.size(); ++i)
+    index.at(static_cast<uint32_t>(kTypes[i].type)) = static_cast<int8_t>(i);
+  return index;
+}();
+
 }  // namespace
 
 const DTypeInfo* dtype_info(uint32_t id) {
-  for (const auto& t : kTypes)
-    if (static_cast<uint32_t>(t.type) == id) return &t;
-  return nullptr;
+  if (id >= kIndexOfId.size() || kIndexOfId[id] < 0) return nullptr;
+  return &kTypes[kIndexOfId[id]];
 }
 
 const DTypeInfo& dtype_info(DType t) {
