@@ -34,6 +34,19 @@ std::string default_queue_spec(size_t tiers) {
   return s;
 }
 
+// Every single tier, then the queue-threshold heuristic (`queue`, or the default
+// thresholds when empty): the static policies a learned router is compared with.
+std::vector<std::shared_ptr<serve::Policy>> static_policies(const sim::Profile& p,
+                                                            const std::string& queue = "") {
+  const auto specs = sim::policy_tiers(p);
+  std::vector<std::shared_ptr<serve::Policy>> pols;
+  for (const auto& t : p.tiers) pols.push_back(serve::make_policy("fixed:" + t.name, specs));
+  if (p.tiers.size() > 1)
+    pols.push_back(
+        serve::make_policy(queue.empty() ? default_queue_spec(p.tiers.size()) : queue, specs));
+  return pols;
+}
+
 sim::DeadlineMode parse_mode(const std::string& m) {
   if (m == "hard") return sim::DeadlineMode::kHard;
   if (m == "soft") return sim::DeadlineMode::kSoft;
@@ -224,12 +237,8 @@ void register_router(CLI::App& app, CommonOptions& common) {
                  p.tiers.front().name, scale.capacity_rps.front(), scale.deadline_lo_s,
                  scale.deadline_hi_s);
       // Validation: the static policies once, then each checkpoint alone.
-      const auto specs = sim::policy_tiers(p);
-      std::vector<std::shared_ptr<serve::Policy>> statics;
-      for (const auto& t : p.tiers) statics.push_back(serve::make_policy("fixed:" + t.name, specs));
-      if (p.tiers.size() > 1)
-        statics.push_back(serve::make_policy(default_queue_spec(p.tiers.size()), specs));
-      const router::EvalReport val_statics = router::evaluate(p, o->sim, *scen, *val, statics);
+      const router::EvalReport val_statics =
+          router::evaluate(p, o->sim, *scen, *val, static_policies(p));
       const router::Validator validator = [&](const router::LearnedPolicy& pol) {
         const std::shared_ptr<serve::Policy> one = std::make_shared<router::LearnedPolicy>(pol);
         const auto s =
@@ -250,8 +259,8 @@ void register_router(CLI::App& app, CommonOptions& common) {
         const router::TrainResult& r = all.runs[k];
         const auto& last = r.curve.back();
         nlohmann::json sj = {{"seed", r.seed}, {"selected", k == all.best}};
-        if (r.best >= 0) {
-          const router::Checkpoint& b = r.checkpoints[static_cast<size_t>(r.best)];
+        if (const router::Checkpoint* bp = r.best_checkpoint()) {
+          const router::Checkpoint& b = *bp;
           const router::Checkpoint& f = r.checkpoints.back();
           sj["best_episode"] = b.episode;
           sj["best"] = b.v.detail;
@@ -271,35 +280,32 @@ void register_router(CLI::App& app, CommonOptions& common) {
         seeds_json.push_back(sj);
       }
       const router::TrainResult& best = all.runs[all.best];
-      nlohmann::json meta = {
-          {"command", common.command_line},
-          {"profile", *profile},
-          {"episodes", o->episodes},
-          {"seed", best.seed},
-          {"seeds_tried", *seeds},
-          {"validation_seed", val->seed},
-          {"best_episode", best.best >= 0 ? best.checkpoints[static_cast<size_t>(best.best)].episode
-                                          : o->episodes - 1},
-          {"gamma", o->gamma},
-          {"lr", o->lr},
-          {"lr_end", o->lr_end},
-          {"miss_penalty", o->miss_penalty},
-          {"validation",
-           {{"seed", val->seed},
-            {"every", o->val_every},
-            {"from", o->val_from},
-            {"duration_s", val->duration_s},
-            {"sweep_s", val->sweep_duration_s},
-            {"rate_step", val->sweep_step}}},
-          {"mode", flags->mode}};
+      nlohmann::json meta = {{"command", common.command_line},
+                             {"profile", *profile},
+                             {"episodes", o->episodes},
+                             {"seed", best.seed},
+                             {"seeds_tried", *seeds},
+                             {"validation_seed", val->seed},
+                             {"best_episode", best.best_episode()},
+                             {"gamma", o->gamma},
+                             {"lr", o->lr},
+                             {"lr_end", o->lr_end},
+                             {"miss_penalty", o->miss_penalty},
+                             {"validation",
+                              {{"seed", val->seed},
+                               {"every", o->val_every},
+                               {"from", o->val_from},
+                               {"duration_s", val->duration_s},
+                               {"sweep_s", val->sweep_duration_s},
+                               {"rate_step", val->sweep_step}}},
+                             {"mode", flags->mode}};
       router::save_policy(*out, best.layout, best.net, meta);
       fmt::print("wrote {}\n", *out);
       if (!all_out->empty())
         for (const router::TrainResult& r : all.runs) {
           nlohmann::json m = meta;
           m["seed"] = r.seed;
-          m["best_episode"] =
-              r.best >= 0 ? r.checkpoints[static_cast<size_t>(r.best)].episode : o->episodes - 1;
+          m["best_episode"] = r.best_episode();
           const std::string path = fmt::format("{}.seed{}.json", *all_out, r.seed);
           router::save_policy(path, r.layout, r.net, m);
           fmt::print("wrote {}\n", path);
@@ -342,11 +348,7 @@ void register_router(CLI::App& app, CommonOptions& common) {
     c->callback([=] {
       const sim::Profile p = sim::load_profile(*profile);
       const auto specs = sim::policy_tiers(p);
-      std::vector<std::shared_ptr<serve::Policy>> pols;
-      for (const auto& t : p.tiers) pols.push_back(serve::make_policy("fixed:" + t.name, specs));
-      if (p.tiers.size() > 1)
-        pols.push_back(serve::make_policy(
-            queue->empty() ? default_queue_spec(p.tiers.size()) : *queue, specs));
+      std::vector<std::shared_ptr<serve::Policy>> pols = static_policies(p, *queue);
       for (const auto& s : *policies) pols.push_back(serve::make_policy(s, specs));
       const auto rep = router::evaluate(p, flags->get(), *scen, *o, pols);
       fmt::print("{}", router::report_table(rep));

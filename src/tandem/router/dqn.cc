@@ -240,8 +240,7 @@ TrainResult train(const sim::Profile& profile, const TrainOptions& o, const Scen
     if (validating && ((e + 1 >= val_first && (e + 1) % o.val_every == 0) || e + 1 == o.episodes)) {
       LearnedPolicy pol(agent.layout(), agent.net(), "validation");
       Checkpoint c{e, validator(pol)};
-      if (result.best < 0 ||
-          c.v.score > result.checkpoints[static_cast<size_t>(result.best)].v.score) {
+      if (!result.best_checkpoint() || c.v.score > result.best_checkpoint()->v.score) {
         result.best = static_cast<int>(result.checkpoints.size());
         result.net = agent.net();
       }
@@ -271,7 +270,7 @@ SeedsResult train_seeds(const sim::Profile& profile, const TrainOptions& options
         },
         validator));
     const auto score = [](const TrainResult& r) {
-      return r.best >= 0 ? r.checkpoints[static_cast<size_t>(r.best)].v.score : 0.0;
+      return r.best_checkpoint() ? r.best_checkpoint()->v.score : 0.0;
     };
     if (score(out.runs.back()) > score(out.runs[out.best])) out.best = out.runs.size() - 1;
   }

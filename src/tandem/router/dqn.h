@@ -91,6 +91,15 @@ struct TrainResult {
   std::vector<EpisodeStats> curve;
   std::vector<Checkpoint> checkpoints;  // empty without a validator
   int best = -1;                        // index into checkpoints
+
+  // The kept checkpoint (nullptr without a validator) and the episode whose net
+  // is kept (the last one without a validator).
+  const Checkpoint* best_checkpoint() const {
+    return best >= 0 ? &checkpoints[static_cast<size_t>(best)] : nullptr;
+  }
+  int best_episode() const {
+    return best >= 0 ? best_checkpoint()->episode : static_cast<int>(curve.size()) - 1;
+  }
 };
 
 using Scenario = std::function<sim::WorkloadSpec(int episode, loadgen::Rng& rng)>;

@@ -108,8 +108,10 @@ constexpr int64_t kNextLeadBytes = 64 << 10;
 // in a matmul_multi over `next` (the same piece split as the call itself).
 void prefetch_run_start(std::span<const MatView> next, int thread, int n_threads) {
   int64_t n_pieces = 0;
-  for (const MatView& w : next)
-    n_pieces += (w.rows + piece_rows(w, n_threads) - 1) / piece_rows(w, n_threads);
+  for (const MatView& w : next) {
+    const int64_t rows = piece_rows(w, n_threads);
+    n_pieces += (w.rows + rows - 1) / rows;
+  }
   int64_t first = n_pieces * thread / n_threads;
   for (const MatView& w : next) {
     const int64_t rows = piece_rows(w, n_threads), count = (w.rows + rows - 1) / rows;
