@@ -157,6 +157,10 @@ void register_router(CLI::App& app, CommonOptions& common) {
     auto maxtok = std::make_shared<std::string>("32-64");
     c->add_option("--prompt-tokens", *prompt, "prompt tokens, fixed or lo-hi");
     c->add_option("--max-tokens", *maxtok, "output tokens, fixed or lo-hi (a trace's own win)");
+    auto routing = std::make_shared<double>(-1);
+    c->add_option("--routing-deadline-ms", *routing,
+                  "deadline the policy is shown for requests without one, as `tandem serve "
+                  "--routing-deadline-ms` (default -1 = auto: the policy's own; 0 = none)");
     add_sim_flags(c, *flags);
     c->callback([=] {
       const sim::Profile p = sim::load_profile(*profile);
@@ -166,8 +170,10 @@ void register_router(CLI::App& app, CommonOptions& common) {
       w->max_tokens = loadgen::IntRange::parse(*maxtok, "--max-tokens");
       const auto pol = serve::make_policy(*policy, sim::policy_tiers(p));
       const auto reqs = sim::make_workload(*w, p.domains);
-      const auto m =
-          sim::summarize(p, sim::simulate(p, flags->get(), reqs, *pol), 10, w->duration_s);
+      sim::SimOptions so = flags->get();
+      so.routing_deadline_s =
+          serve::resolve_routing_deadline(*routing < 0 ? -1 : *routing / 1000, *pol);
+      const auto m = sim::summarize(p, sim::simulate(p, so, reqs, *pol), 10, w->duration_s);
       fmt::print(
           "{}: {} requests, availability {:.1f}%, quality {:.1f}% of peak, windows >=96%: "
           "{:.1f}%, >=98%: {:.1f}%, mean latency {:.3f} s, p99 {:.3f} s\n",
@@ -299,7 +305,14 @@ void register_router(CLI::App& app, CommonOptions& common) {
                                {"sweep_s", val->sweep_duration_s},
                                {"rate_step", val->sweep_step}}},
                              {"mode", flags->mode}};
-      router::save_policy(*out, best.layout, best.net, meta);
+      // The policy file records the training deadlines (the server's default routing
+      // deadline for requests without one is their middle).
+      const auto recorded = [&](router::FeatureLayout l) {
+        l.deadline_lo_s = scale.deadline_lo_s;
+        l.deadline_hi_s = scale.deadline_hi_s;
+        return l;
+      };
+      router::save_policy(*out, recorded(best.layout), best.net, meta);
       fmt::print("wrote {}\n", *out);
       if (!all_out->empty())
         for (const router::TrainResult& r : all.runs) {
@@ -307,7 +320,7 @@ void register_router(CLI::App& app, CommonOptions& common) {
           m["seed"] = r.seed;
           m["best_episode"] = r.best_episode();
           const std::string path = fmt::format("{}.seed{}.json", *all_out, r.seed);
-          router::save_policy(path, r.layout, r.net, m);
+          router::save_policy(path, recorded(r.layout), r.net, m);
           fmt::print("wrote {}\n", path);
         }
       if (!curve->empty()) {

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -27,6 +28,7 @@ struct ServeFlags {
   serve::ServerOptions server;
   serve::EngineOptions engine;
   double default_deadline_ms = 0;
+  std::string routing_deadline_ms = "auto";
   double grace_s = 30;
 };
 
@@ -67,6 +69,11 @@ void register_serve(CLI::App& app, CommonOptions& common) {
   cmd->add_option("--default-deadline-ms", o->default_deadline_ms,
                   "Deadline of requests that give no deadline_ms (0: none)")
       ->capture_default_str();
+  cmd->add_option("--routing-deadline-ms", o->routing_deadline_ms,
+                  "Deadline the policy assumes when routing a request that gives none (not "
+                  "enforced): auto = the policy's own (learned: the middle of the deadline range "
+                  "it was trained on; static: none), 0 = none, or milliseconds")
+      ->capture_default_str();
   cmd->add_option("--default-max-tokens", o->server.default_max_tokens,
                   "max_tokens of requests that give none")
       ->capture_default_str();
@@ -88,6 +95,21 @@ void register_serve(CLI::App& app, CommonOptions& common) {
     std::unique_ptr<serve::Policy> policy = serve::make_policy(policy_spec, config.tiers);
     o->engine.threads = common.resolved_threads();
     o->server.default_deadline_s = o->default_deadline_ms / 1000.0;
+    if (o->routing_deadline_ms == "auto") {
+      o->engine.routing_deadline_s = -1;
+    } else {
+      double ms = -1;
+      try {
+        size_t used = 0;
+        ms = std::stod(o->routing_deadline_ms, &used);
+        if (used != o->routing_deadline_ms.size()) ms = -1;
+      } catch (const std::exception&) {
+      }
+      if (!(ms >= 0) || !std::isfinite(ms))
+        fail("--routing-deadline-ms: expected auto, 0 or a number of milliseconds, got '{}'",
+             o->routing_deadline_ms);
+      o->engine.routing_deadline_s = ms / 1000.0;
+    }
 
     // Signals go to one thread that waits for them; every other thread blocks them.
     sigset_t signals;

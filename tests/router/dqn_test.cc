@@ -155,5 +155,36 @@ TEST(Dqn, SelectionKeepsTheValidationBestCheckpointAndSeed) {
   EXPECT_THROW(train_seeds(p, o, 2, scenario, {}), Error);
 }
 
+// The reward caps quality at the peak: a tier measured above the best one (the
+// demo BiLD tier scores 102 % of peak, ROUGE noise) earns exactly what the best
+// tier earns, never more; below the peak the ratio is kept.
+TEST(Dqn, RewardCapsQualityAtThePeak) {
+  sim::Profile p = two_tiers();
+  p.tiers[1].quality = {0.51, 0.2};  // "little" beats big (0.5) on code, not on prose
+  TrainOptions o = fast_options();
+  sim::RequestResult r;
+  r.outcome = sim::Outcome::kOnTime;
+  r.domain = 0;
+  r.peak = p.peak(0);
+  r.tier = 1;
+  EXPECT_DOUBLE_EQ(reward(p, o, r), 1.0);  // 0.51 / 0.5 = 1.02, capped
+  r.tier = 0;
+  EXPECT_DOUBLE_EQ(reward(p, o, r), 1.0);
+  r.domain = 1;
+  r.peak = p.peak(1);
+  r.tier = 1;
+  EXPECT_DOUBLE_EQ(reward(p, o, r), 0.5);  // 0.2 / 0.4
+  // Soft mode, half the deadline late: the capped quality times (1 - 0.5).
+  o.sim.mode = sim::DeadlineMode::kSoft;
+  r.domain = 0;
+  r.peak = p.peak(0);
+  r.outcome = sim::Outcome::kLate;
+  r.deadline_s = 1;
+  r.latency_s = 1.5;
+  EXPECT_DOUBLE_EQ(reward(p, o, r), 0.5 * 1.0 + 0.5 * o.miss_penalty);
+  o.sim.mode = sim::DeadlineMode::kHard;
+  EXPECT_DOUBLE_EQ(reward(p, o, r), o.miss_penalty);
+}
+
 }  // namespace
 }  // namespace tandem::router

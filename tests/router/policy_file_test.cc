@@ -9,6 +9,9 @@
 
 #include "tandem/base/error.h"
 #include "tandem/serve/policy.h"
+#include "tandem/sim/profile.h"
+#include "tandem/sim/simulator.h"
+#include "tandem/sim/workload.h"
 
 namespace tandem::router {
 namespace {
@@ -160,6 +163,68 @@ TEST(Features, LatencyEstimateGrowsWithLoadAndTierCost) {
   f.deadline_s = std::numeric_limits<double>::infinity();
   const Vec c = l.encode(f, idle);
   EXPECT_NEAR(c(est0), (50 * 0.001 + 40 * 0.02) / 10, 1e-12);  // over 10 s without a deadline
+}
+
+// The default routing deadline for deadline-free requests: the middle of the
+// training deadlines the file records; older files (no record) get what
+// `tandem router train` used, 4.5x the best tier's unloaded latency of a mean
+// request (64 prompt tokens, 49 steps); no costs: none. A bad record is refused.
+TEST(PolicyFile, DefaultRoutingDeadlineIsTheMiddleOfTheTrainingDeadlines) {
+  FeatureLayout l = layout();
+  Mlp net(l.size(), 8, 8, l.actions(), 3);
+  EXPECT_DOUBLE_EQ(LearnedPolicy(l, net, "old").default_routing_deadline_s(),
+                   4.5 * (64 * 0.001 + 49 * 0.02));
+  FeatureLayout none = l;
+  none.costs.clear();
+  EXPECT_EQ(LearnedPolicy(none, net, "none").default_routing_deadline_s(), 0);
+  l.deadline_lo_s = 1.0;
+  l.deadline_hi_s = 2.0;
+  const std::string path = temp_path("dl.json");
+  save_policy(path, l, net);
+  const auto pol = load_policy(path);
+  EXPECT_EQ(pol->layout().deadline_lo_s, 1.0);
+  EXPECT_EQ(pol->layout().deadline_hi_s, 2.0);
+  EXPECT_DOUBLE_EQ(pol->default_routing_deadline_s(), 1.5);
+  std::string s = read(path);
+  const size_t at = s.find("\"deadline_s\"");
+  ASSERT_NE(at, std::string::npos);
+  s.replace(s.find('[', at), s.find(']', at) - s.find('[', at) + 1, "[2.0, 1.0]");
+  std::ofstream(path) << s;
+  expect_error([&] { load_policy(path); }, "features.deadline_s must be [lo, hi]");
+  std::filesystem::remove(path);
+  // The shipped policies (written before the record existed) default to the
+  // middle of the deadlines they were trained with (dev VM: 0.90-1.80 s).
+  const auto devvm =
+      load_policy(std::string(TANDEM_SOURCE_DIR) + "/bench/results/router_policy_devvm.json");
+  EXPECT_NEAR(devvm->default_routing_deadline_s(), 1.35, 0.01);
+}
+
+// Requests without a deadline under real (simulated) bursty load, on the
+// recorded dev-VM profile with the shipped dev-VM router -- the case of the
+// live dashboard run, where the router, shown "no deadline", sent most requests
+// to the big model (6-12 s latencies, 429s). With the routing deadline (the
+// server's default, the middle of the training deadlines) the router keeps them
+// within the training deadlines; shown no deadline, it does not.
+TEST(RoutingDeadline, DeadlineFreeRequestsUnderBurstyLoadStayWithinTheTrainingDeadlines) {
+  const std::string src = TANDEM_SOURCE_DIR;
+  const sim::Profile p = sim::load_profile(src + "/bench/results/router_profile_devvm.json");
+  const auto pol = load_policy(src + "/bench/results/router_policy_devvm.json");
+  sim::WorkloadSpec w;
+  w.arrival = "bursty:on=16,off=1.5,on_s=5,off_s=10";
+  w.duration_s = 60;
+  w.deadline_ms = {0, 0};
+  w.max_tokens = {32, 64};
+  w.seed = 3;
+  const auto reqs = sim::make_workload(w, p.domains);
+  sim::SimOptions routed, none;
+  routed.routing_deadline_s = serve::resolve_routing_deadline(-1, *pol);  // auto, as serve
+  EXPECT_NEAR(routed.routing_deadline_s, 1.35, 0.01);
+  const auto mr = sim::summarize(p, sim::simulate(p, routed, reqs, *pol), 10, w.duration_s);
+  const auto mn = sim::summarize(p, sim::simulate(p, none, reqs, *pol), 10, w.duration_s);
+  ASSERT_GT(mr.requests, 200);
+  EXPECT_LE(mr.p99_latency_s, 1.8);  // the top of the training deadlines (0.9-1.8 s)
+  EXPECT_GT(mr.tier_share[p.tiers.size() - 1], 0.3) << "the little model takes the bursts";
+  EXPECT_GT(mn.mean_latency_s, 2 * mr.mean_latency_s) << "shown no deadline: big-model latency";
 }
 
 }  // namespace

@@ -43,6 +43,12 @@ TEST(RouterCli, TrainEvalSim) {
   ASSERT_EQ(r.status, 0) << r.out;
   nlohmann::json c = nlohmann::json::parse(std::ifstream(curve));
   EXPECT_EQ(c["curve"].size(), 3u);
+  // The policy records its training deadlines (the dev-VM profile's: 3-6x 0.30 s),
+  // whose middle is the server's default routing deadline for deadline-free requests.
+  nlohmann::json pj = nlohmann::json::parse(std::ifstream(pol));
+  ASSERT_TRUE(pj["features"].contains("deadline_s")) << pj["features"].dump();
+  EXPECT_NEAR(pj["features"]["deadline_s"][0].get<double>(), 0.90, 0.01);
+  EXPECT_NEAR(pj["features"]["deadline_s"][1].get<double>(), 1.80, 0.01);
 
   r = run(fmt::format("router eval --profile '{}' --policy 'learned:{}' --duration 20 --json '{}'",
                       profile, pol, rep));

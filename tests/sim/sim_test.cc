@@ -100,6 +100,45 @@ TEST(Simulator, EveryArrivalEndsInExactlyOneOutcome) {
   }
 }
 
+// Records the deadline the policy was shown per request; always tier 0.
+class DeadlineSpy final : public serve::Policy {
+ public:
+  std::string name() const override { return "spy"; }
+  int choose(const serve::RequestFeatures& f, const serve::LoadState&) const override {
+    seen.push_back(f.deadline_s);
+    return 0;
+  }
+  mutable std::vector<double> seen;
+};
+
+// As the Engine: a request without a deadline is shown to the policy with the
+// routing deadline when one is set (and still served without a deadline).
+TEST(Simulator, DeadlineFreeRequestsAreRoutedWithTheRoutingDeadline) {
+  const Profile p = two_tiers();
+  WorkloadSpec w = busy(5);
+  w.deadline_ms = {0, 0};
+  const auto reqs = make_workload(w, p.domains);
+  ASSERT_GT(reqs.size(), 10u);
+  SimOptions o;
+  DeadlineSpy none;
+  const auto a = simulate(p, o, reqs, none);
+  o.routing_deadline_s = 1.5;
+  DeadlineSpy routed;
+  const auto b = simulate(p, o, reqs, routed);
+  ASSERT_EQ(routed.seen.size(), reqs.size());
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    EXPECT_TRUE(std::isinf(none.seen[i]));
+    EXPECT_EQ(routed.seen[i], 1.5);
+    EXPECT_EQ(a[i].outcome, b[i].outcome);  // not enforced: same service
+    EXPECT_EQ(b[i].deadline_s, 0);
+  }
+  // A request's own deadline wins.
+  const auto with = make_workload(busy(5), p.domains);
+  DeadlineSpy own;
+  simulate(p, o, with, own);
+  for (size_t i = 0; i < with.size(); ++i) EXPECT_EQ(own.seen[i], with[i].deadline_s);
+}
+
 TEST(Simulator, UnloadedLatencyFollowsTheProfile) {
   const Profile p = two_tiers();
   std::vector<SimRequest> reqs(1);

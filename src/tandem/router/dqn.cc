@@ -118,23 +118,7 @@ class Agent final : public serve::Policy, public sim::Observer {
     bool has_r = false, has_next = false, active = false;
   };
 
-  double reward(const sim::RequestResult& res) const {
-    const double qn = res.peak > 0 ? p_.quality(res.tier, res.domain) / res.peak : 0;
-    switch (res.outcome) {
-      case sim::Outcome::kOnTime:
-        return qn;
-      case sim::Outcome::kRejected:
-        return o_.reject_reward;
-      case sim::Outcome::kLate:
-        if (o_.sim.mode == sim::DeadlineMode::kSoft && res.deadline_s > 0) {
-          const double over = std::min(1.0, (res.latency_s - res.deadline_s) / res.deadline_s);
-          return qn * (1 - over) + o_.miss_penalty * over;
-        }
-        return o_.miss_penalty;
-      default:
-        return o_.miss_penalty;
-    }
-  }
+  double reward(const sim::RequestResult& res) const { return router::reward(p_, o_, res); }
 
   void maybe_store(size_t i) {
     Pending& d = pending_[i];
@@ -195,6 +179,26 @@ class Agent final : public serve::Policy, public sim::Observer {
 };
 
 }  // namespace
+
+double reward(const sim::Profile& p, const TrainOptions& o, const sim::RequestResult& res) {
+  // Capped at 1: a tier that scores above the best one (BiLD's 102 % of peak is
+  // ROUGE noise around lossless decoding) earns no more than the best tier.
+  const double qn = res.peak > 0 ? std::min(1.0, p.quality(res.tier, res.domain) / res.peak) : 0;
+  switch (res.outcome) {
+    case sim::Outcome::kOnTime:
+      return qn;
+    case sim::Outcome::kRejected:
+      return o.reject_reward;
+    case sim::Outcome::kLate:
+      if (o.sim.mode == sim::DeadlineMode::kSoft && res.deadline_s > 0) {
+        const double over = std::min(1.0, (res.latency_s - res.deadline_s) / res.deadline_s);
+        return qn * (1 - over) + o.miss_penalty * over;
+      }
+      return o.miss_penalty;
+    default:
+      return o.miss_penalty;
+  }
+}
 
 TrainResult train(const sim::Profile& profile, const TrainOptions& o, const Scenario& scenario,
                   const std::function<void(const EpisodeStats&)>& on_episode,

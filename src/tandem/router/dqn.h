@@ -4,7 +4,8 @@
 // policy being trained acting through serve::Policy, epsilon-greedy. Decision
 // i (the i-th arrival) gives the transition (x_i, a_i, r_i, x_{i+1}), stored
 // in the replay buffer once the request's outcome is known; r_i is
-//   on time:  quality(tier, task) / peak(task)        (in [0, 1])
+//   on time:  min(1, quality(tier, task) / peak(task))   (in [0, 1]; a tier
+//             measured above the best one earns what the best one earns)
 //   late / dropped / 429:  hard mode: miss_penalty;
 //                          soft mode (late only): quality/peak * max(0, 1 - overrun/deadline)
 //                          + miss_penalty * min(1, overrun/deadline)
@@ -101,6 +102,10 @@ struct TrainResult {
     return best >= 0 ? best_checkpoint()->episode : static_cast<int>(curve.size()) - 1;
   }
 };
+
+// The reward of one finished request (the formula above).
+double reward(const sim::Profile& profile, const TrainOptions& options,
+              const sim::RequestResult& result);
 
 using Scenario = std::function<sim::WorkloadSpec(int episode, loadgen::Rng& rng)>;
 

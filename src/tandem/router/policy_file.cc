@@ -74,6 +74,16 @@ int LearnedPolicy::choose(const serve::RequestFeatures& request,
   return layout_.action_to_tier(greedy_action(net_, layout_.encode(request, load)));
 }
 
+double LearnedPolicy::default_routing_deadline_s() const {
+  if (layout_.deadline_hi_s > 0) return 0.5 * (layout_.deadline_lo_s + layout_.deadline_hi_s);
+  if (layout_.costs.empty()) return 0;
+  // Older files: what `tandem router train` used (scenarios.cc, ScenarioOptions'
+  // defaults): 3-6x the best tier's unloaded latency of a 64-token prompt and a
+  // 48-token answer (49 engine steps), middle 4.5x.
+  const TierCost& best = layout_.costs.front();
+  return 4.5 * (64 * best.prefill_token_s + 49 * best.base_s);
+}
+
 namespace {
 
 uint64_t checksum(const Mlp& net) {
@@ -106,6 +116,8 @@ void save_policy(const std::string& path, const FeatureLayout& layout, const Mlp
     costs.push_back({c.base_s, c.per_seq_s, c.prefill_token_s});
   j["features"] = {{"layout", "v2"},        {"domains", layout.domains}, {"tiers", layout.tiers},
                    {"slots", layout.slots}, {"reject", layout.reject},   {"costs", costs}};
+  if (layout.deadline_hi_s > 0)
+    j["features"]["deadline_s"] = {layout.deadline_lo_s, layout.deadline_hi_s};
   const auto sz = net.sizes();
   nlohmann::ordered_json jn;
   jn["sizes"] = {sz[0], sz[1], sz[2], sz[3]};
@@ -159,6 +171,13 @@ std::unique_ptr<LearnedPolicy> parse_policy(const std::string& text, const std::
       if (v.size() != 3 || !std::isfinite(v[0]) || !std::isfinite(v[1]) || !std::isfinite(v[2]))
         fail("{}: features.costs entries must be [base_s, per_seq_s, prefill_token_s]", origin);
       layout.costs.push_back({v[0], v[1], v[2]});
+    }
+    if (jf.contains("deadline_s")) {
+      const auto v = jf.at("deadline_s").get<std::vector<double>>();
+      if (v.size() != 2 || !std::isfinite(v[0]) || !std::isfinite(v[1]) || v[0] <= 0 || v[1] < v[0])
+        fail("{}: features.deadline_s must be [lo, hi] seconds with 0 < lo <= hi", origin);
+      layout.deadline_lo_s = v[0];
+      layout.deadline_hi_s = v[1];
     }
     if (!layout.costs.empty() && layout.costs.size() != layout.tiers.size())
       fail("{}: features.costs has {} entries for {} tiers", origin, layout.costs.size(),

@@ -15,11 +15,19 @@
 //             slot is free) = (inflight + queued tokens) / slots iterations;
 //             latency = waiting + prompt * prefill_t + max_tokens * iteration
 // Actions: 0..tiers-1 = that tier; `reject` adds action `tiers` = kReject.
+// Requests without a deadline: the server and the simulator show them to the
+// policy with a routing deadline (serve/policy.h); a learned policy's default
+// (default_routing_deadline_s) is the middle of the deadline range of its
+// training workloads, features.deadline_s in the file. Files written before
+// that field existed get the value `tandem router train` has always used: 4.5x
+// the best tier's unloaded latency for a mean request (64 prompt tokens, 48
+// generated), i.e. the middle of 3-6x, from the stored costs.
 //
 // Policy file (JSON, written by save_policy, read by load_policy):
 //   {"format": "tandem-router-policy", "version": 1,
 //    "features": {"layout": "v2", "domains": [...], "tiers": [...], "slots": 8,
-//                 "reject": false, "costs": [[base_s, per_seq_s, prefill_token_s], ...]},
+//                 "reject": false, "costs": [[base_s, per_seq_s, prefill_token_s], ...],
+//                 "deadline_s": [lo, hi]  (optional: the training deadlines)},
 //    "net": {"sizes": [in, h1, h2, out], "w": [[row-major w0], [w1], [w2]],
 //            "b": [[b0], [b1], [b2]]},
 //    "checksum": "<FNV-1a 64 of the parameters' bytes, hex>",
@@ -52,6 +60,8 @@ struct FeatureLayout {
   int slots = 8;
   bool reject = false;
   std::vector<TierCost> costs;  // per tier; empty: latency estimates are 0
+  // Deadline range (seconds) of the training workloads; 0, 0: not recorded.
+  double deadline_lo_s = 0, deadline_hi_s = 0;
 
   int size() const { return static_cast<int>(domains.size() + 5 * tiers.size() + 7); }
   int actions() const { return static_cast<int>(tiers.size()) + (reject ? 1 : 0); }
@@ -69,6 +79,8 @@ class LearnedPolicy final : public serve::Policy {
   LearnedPolicy(FeatureLayout layout, Mlp net, std::string origin);
   std::string name() const override { return "learned:" + origin_; }
   int choose(const serve::RequestFeatures& request, const serve::LoadState& load) const override;
+  // The middle of the training deadline range (see above); 0 without costs.
+  double default_routing_deadline_s() const override;
   const FeatureLayout& layout() const { return layout_; }
   const Mlp& net() const { return net_; }
 

@@ -107,6 +107,10 @@ Engine::Engine(ServeConfig config, EngineOptions options, std::unique_ptr<Policy
   tier_queued_.assign(n, 0), tier_running_.assign(n, 0), tier_queued_tokens_.assign(n, 0),
       tier_inflight_.assign(n, 0);
   metrics_.set("tandem:policy_info", 1, {policy_->name()});
+  routing_deadline_s_ = resolve_routing_deadline(options_.routing_deadline_s, *policy_);
+  if (routing_deadline_s_ > 0)
+    spdlog::info("policy {} routes requests without deadline_ms as if their deadline were {} ms",
+                 policy_->name(), std::lround(routing_deadline_s_ * 1000));
   update_gauges_locked();
 }
 
@@ -213,8 +217,9 @@ Admission Engine::submit(GenerationParams p) {
                            "the server is shutting down; retry on another replica", "", 1});
   int tier = p.tier;
   if (tier < 0) {
+    // A request without a deadline is routed with the routing deadline (policy.h).
     RequestFeatures f{p.task, prompt, p.max_tokens,
-                      p.deadline_s > 0 ? p.deadline_s : std::numeric_limits<double>::infinity()};
+                      routing_deadline(p.deadline_s, routing_deadline_s_)};
     tier = policy_->choose(f, load_locked());
     metrics_.add(
         "tandem:policy_decisions_total", 1,

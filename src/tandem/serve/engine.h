@@ -8,7 +8,9 @@
 //    (allocated on first use, never more: memory is bounded by slots x n_ctx).
 //    A sequence occupies the same slot id in every model its tier uses.
 //  - submit() validates a request against the context, picks its tier (the
-//    request's own, else the Policy), and either queues it or answers at once
+//    request's own, else the Policy's choice; a request without a deadline is
+//    shown to the Policy with the routing deadline, EngineOptions::
+//    routing_deadline_s, which is not enforced), and either queues it or answers at once
 //    with an ApiError: 429 queue_full (with Retry-After) when the queue holds
 //    max_queued_requests requests or max_queued_tokens tokens, 503 unavailable
 //    while draining, 400 for a prompt the context cannot hold.
@@ -70,6 +72,10 @@ struct EngineOptions {
   // handing its ~40 operators to a second thread costs more than it saves
   // (measured 2-6x slower with 2 threads on a loaded 2-core machine). 0 = never.
   int64_t single_thread_below_bytes = 8 << 20;
+  // Deadline the policy is shown for requests without one (routing only, not
+  // enforced; see policy.h): < 0 auto (the policy's default_routing_deadline_s),
+  // 0 none, > 0 seconds.
+  double routing_deadline_s = -1;
 };
 
 struct GenerationParams {
@@ -109,6 +115,8 @@ class Engine {
   const ServeConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const Policy& policy() const { return *policy_; }
+  // The resolved routing deadline for deadline-free requests (0: none).
+  double routing_deadline_s() const { return routing_deadline_s_; }
   int64_t n_ctx() const { return n_ctx_; }
   int slots() const { return options_.slots; }
   // The model that answers for the tokenizer and chat template (the first tier's).
@@ -133,6 +141,7 @@ class Engine {
   ServeConfig config_;
   EngineOptions options_;
   std::unique_ptr<Policy> policy_;
+  double routing_deadline_s_ = 0;  // resolved options_.routing_deadline_s
   Metrics& metrics_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<ThreadPool> solo_pool_;  // one thread: the caller (small models)

@@ -10,10 +10,20 @@
 //   queue:<n1>,<n2>,...   by queue depth d (waiting requests): d < n1 -> tier 0,
 //                         n1 <= d < n2 -> tier 1, ...; at most tiers-1 thresholds,
 //                         ascending; beyond the last, the next tier
+// Requests without a deadline: a policy trained on deadlines (the learned
+// router) has no sensible answer for "no deadline" -- fed one, the demo router
+// sent most requests to the big model whatever the load. So the server (and the
+// simulator) show such a request to the policy with a *routing deadline*
+// (routing_deadline_s below; `tandem serve --routing-deadline-ms`, default
+// auto = the policy's default_routing_deadline_s(): for a learned policy the
+// middle of the deadline range it was trained on). It only steers routing: the
+// request is still served without a deadline (nothing is dropped or answered
+// 408 because of it).
 // Thread safety: choose() may be called concurrently; implementations keep no
 // mutable state or guard it themselves.
 #pragma once
 
+#include <cmath>
 #include <limits>
 #include <memory>
 #include <string>
@@ -52,7 +62,25 @@ class Policy {
   virtual ~Policy() = default;
   virtual std::string name() const = 0;
   virtual int choose(const RequestFeatures& request, const LoadState& load) const = 0;
+  // The deadline (seconds from arrival) to route deadline-free requests with
+  // when the operator leaves the choice to the policy; 0: none (the policy is
+  // shown no deadline). Static policies ignore deadlines and keep 0.
+  virtual double default_routing_deadline_s() const { return 0; }
 };
+
+// The routing deadline in effect: `option_s` < 0 means auto (the policy's
+// default), 0 none, > 0 that many seconds. Returns 0 for none.
+inline double resolve_routing_deadline(double option_s, const Policy& policy) {
+  const double s = option_s < 0 ? policy.default_routing_deadline_s() : option_s;
+  return std::isfinite(s) && s > 0 ? s : 0.0;
+}
+
+// The deadline a policy is shown for a request: its own when it has one (> 0),
+// else `routing_deadline_s` when > 0, else none (infinity).
+inline double routing_deadline(double request_deadline_s, double routing_deadline_s) {
+  if (request_deadline_s > 0 && std::isfinite(request_deadline_s)) return request_deadline_s;
+  return routing_deadline_s > 0 ? routing_deadline_s : std::numeric_limits<double>::infinity();
+}
 
 // Throws tandem::Error for an unknown spec or a tier that does not exist.
 std::unique_ptr<Policy> make_policy(std::string_view spec, const std::vector<TierSpec>& tiers);

@@ -155,7 +155,7 @@ class Sim {
     f.task = p_.domains[r.domain];
     f.prompt_tokens = r.prompt_tokens;
     f.max_tokens = r.max_tokens;
-    f.deadline_s = r.deadline_s > 0 ? r.deadline_s : std::numeric_limits<double>::infinity();
+    f.deadline_s = serve::routing_deadline(r.deadline_s, o_.routing_deadline_s);
     const serve::LoadState l = load();
     int tier = policy_.choose(f, l);
     // The engine's EWMA counts the request after the policy saw the load.

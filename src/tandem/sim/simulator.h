@@ -43,6 +43,10 @@ struct SimOptions {
   int64_t prefill_chunk = 128;
   int64_t batch_tokens = 256;
   DeadlineMode mode = DeadlineMode::kHard;
+  // Deadline the policy is shown for requests without one, as the Engine's
+  // EngineOptions::routing_deadline_s (routing only; such a request still has
+  // no deadline): 0 none, > 0 seconds. Training leaves it 0.
+  double routing_deadline_s = 0;
 };
 
 struct RequestResult {

@@ -1,0 +1,118 @@
+// Requests without a deadline are routed with the routing deadline
+// (EngineOptions::routing_deadline_s; serve/policy.h): the policy is shown that
+// deadline instead of "none", which a learned router was not trained to handle.
+// The engines here are never started: submit() only routes and queues, so the
+// queue grows with every request (the load a policy sees rises).
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <map>
+#include <mutex>
+
+#include "serve/serve_test_util.h"
+#include "tandem/serve/engine.h"
+#include "tandem/serve/metrics.h"
+#include "tandem/serve/server.h"
+
+namespace tandem::testing {
+namespace {
+
+// Records the deadline every choose() saw; routes everything to tier 0.
+class DeadlineSpy final : public serve::Policy {
+ public:
+  explicit DeadlineSpy(double default_s) : default_s_(default_s) {}
+  std::string name() const override { return "spy"; }
+  int choose(const serve::RequestFeatures& f, const serve::LoadState&) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_.push_back(f.deadline_s);
+    return 0;
+  }
+  double default_routing_deadline_s() const override { return default_s_; }
+  std::vector<double> seen() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+
+ private:
+  double default_s_;
+  mutable std::mutex mu_;
+  mutable std::vector<double> seen_;
+};
+
+serve::GenerationParams request(double deadline_s, int i) {
+  serve::GenerationParams p;
+  p.id = "r" + std::to_string(i);
+  p.prompt = {1, 400 + i % 50, 401, 402, 403, 404, 405, 406};
+  p.max_tokens = 32 + i % 33;
+  p.task = i % 2 ? "bible" : "pydoc";
+  p.deadline_s = deadline_s;
+  return p;
+}
+
+// What the spy saw for a deadline-free request and for one with 3 s, given
+// the engine option `routing_s`.
+std::vector<double> seen_with(double routing_s) {
+  serve::Metrics metrics;
+  serve::declare_serving_metrics(metrics);
+  serve::EngineOptions o;
+  o.threads = 1;
+  o.slots = 2;
+  o.routing_deadline_s = routing_s;
+  auto spy = std::make_unique<DeadlineSpy>(1.25);
+  const DeadlineSpy* s = spy.get();
+  serve::Engine e(serve::default_serve_config(source_path("models/big-q8_0.gguf"), ""), o,
+                  std::move(spy), metrics);
+  EXPECT_TRUE(e.submit(request(0, 0)).stream);
+  EXPECT_TRUE(e.submit(request(3.0, 1)).stream);
+  return s->seen();
+}
+
+TEST(ServeRouting, DeadlineFreeRequestsAreRoutedWithTheRoutingDeadline) {
+  const double inf = std::numeric_limits<double>::infinity();
+  // Auto (the default): the policy's own default; a request's deadline wins.
+  EXPECT_EQ(serve::EngineOptions{}.routing_deadline_s, -1);
+  EXPECT_EQ(seen_with(-1), (std::vector<double>{1.25, 3.0}));
+  // An explicit routing deadline, and none (the policy sees no deadline).
+  EXPECT_EQ(seen_with(0.7), (std::vector<double>{0.7, 3.0}));
+  EXPECT_EQ(seen_with(0), (std::vector<double>{inf, 3.0}));
+}
+
+// The shipped dev-VM router: deadline-free requests are routed exactly as the
+// same requests carrying the policy's default routing deadline, not as "no
+// deadline". (The engine here never runs, so the queue grows with free slots: a
+// state the simulator never produces; the point is only which input the policy
+// gets. tests/router's RoutingDeadline test shows the effect under real load.)
+TEST(ServeRouting, LearnedRouterTreatsDeadlineFreeRequestsAsTheDefaultDeadline) {
+  const std::string policy_file = source_path("bench/results/router_policy_devvm.json");
+  const serve::ServeConfig config = serve::load_serve_config(source_path("config/demo-tiers.json"));
+  const double def =  // the middle of its training deadlines
+      serve::make_policy("learned:" + policy_file, config.tiers)->default_routing_deadline_s();
+  ASSERT_GT(def, 0.5);
+  ASSERT_LT(def, 3.0);
+  // Tier picks of 40 requests (deadline `deadline_s`) into an engine that never
+  // runs them.
+  auto picks = [&](double deadline_s, double routing_s) {
+    serve::Metrics metrics;
+    serve::declare_serving_metrics(metrics);
+    serve::EngineOptions o;
+    o.threads = 1;
+    o.max_queued_requests = 64;
+    o.routing_deadline_s = routing_s;
+    serve::Engine e(config, o, serve::make_policy("learned:" + policy_file, config.tiers), metrics);
+    std::map<std::string, int> n;
+    for (int i = 0; i < 40; ++i) {
+      const serve::Admission a = e.submit(request(deadline_s, i));
+      EXPECT_TRUE(a.stream) << a.error.message;
+      if (a.stream) ++n[a.stream->tier()];
+    }
+    return n;
+  };
+  const auto with_default = picks(def, 0);  // every request carries the default deadline
+  const auto deadline_free = picks(0, -1);  // none; auto routing deadline
+  const auto untrained = picks(0, 0);       // none, shown as none (the old behaviour)
+  EXPECT_EQ(deadline_free, with_default);
+  EXPECT_NE(untrained, with_default) << "shown no deadline, this router routes differently";
+}
+
+}  // namespace
+}  // namespace tandem::testing
