@@ -222,7 +222,7 @@ TEST_P(MatmulIsa, PackedMatchesRowMajor) {
   std::mt19937 rng(4242);
   ThreadPool pool(2);
   for (auto [type, layout, col_step] :
-       {std::tuple{DType::Q4_0, Layout::kQ4_0x4, 64}, {DType::Q8_0, Layout::kQ8_0x4, 32}}) {
+       {std::tuple{DType::Q4_0, Layout::kQ4_0x4, 64}, {DType::Q8_0, Layout::kQ8_0x4, 256}}) {
     for (int trial = 0; trial < 40; ++trial) {
       const int64_t rows = 4 * std::uniform_int_distribution<int64_t>(1, 33)(rng);
       const int64_t cols = col_step * std::uniform_int_distribution<int64_t>(1, 7)(rng);
@@ -312,12 +312,17 @@ void expect_round_trip(const Weights& w) {
 TEST(Packed, RoundTripsEveryBlockAndRefusesWhatItCannotPack) {
   std::mt19937 rng(3);
   expect_round_trip<BlockQ4_0, packed_block_q4_0>(make_weights(DType::Q4_0, 12, 192, rng));
-  expect_round_trip<BlockQ8_0, packed_block_q8_0>(make_weights(DType::Q8_0, 12, 96, rng));
+  expect_round_trip<BlockQ8_0, packed_block_q8_0>(make_weights(DType::Q8_0, 12, 768, rng));
   const Weights f16 = make_weights(DType::F16, 4, 64, rng);
   const Weights odd_rows = make_weights(DType::Q4_0, 6, 64, rng);
   const Weights odd_cols = make_weights(DType::Q4_0, 4, 96, rng);
-  const Weights q8_odd_rows = make_weights(DType::Q8_0, 6, 64, rng);
-  for (const Weights* bad : {&f16, &odd_rows, &odd_cols, &q8_odd_rows}) {
+  const Weights q8_odd_rows = make_weights(DType::Q8_0, 6, 256, rng);
+  const Weights q8_odd_cols = make_weights(DType::Q8_0, 4, 288, rng);
+  Weights q8_min = make_weights(DType::Q8_0, 8, 512, rng);  // one quant -128: sign step overflows
+  ASSERT_TRUE(packable(q8_min.view()));
+  q8_min.bytes[5 * row_bytes(DType::Q8_0, 512) + 7 * sizeof(BlockQ8_0) + 2 + 31] = 0x80;
+  for (const Weights* bad : {&f16, &odd_rows, &odd_cols, &q8_odd_rows, &q8_odd_cols,
+                             static_cast<const Weights*>(&q8_min)}) {
     EXPECT_FALSE(packable(bad->view()));
     EXPECT_THROW(pack_matrix(bad->view()), Error);
   }

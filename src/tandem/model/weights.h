@@ -5,7 +5,7 @@
 // and shape ("model.gguf: tensor 'blk.3.attn_k.weight' has shape 2048x2048,
 // expected 2048x512 (n_head_kv=8, head_dim=64)"). Matrices stay in the mapping
 // (no copy: the gguf::File must outlive the Weights), except the matrices that
-// kernels::packing_enabled() names (Q4_0 by default), which are repacked once into
+// kernels::packing_enabled() names (Q4_0 and Q8_0 by default), which are repacked once into
 // owned kernel layouts (kernels/cpu/packed.h: same bytes, faster decode; the
 // file's pages are then released; a tied output keeps the embedding in the file
 // for row lookups); 1-D tensors (norms, biases) are

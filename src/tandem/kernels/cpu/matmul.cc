@@ -84,9 +84,9 @@ void validate(const MatView& w, int64_t cols) {
   if (w.layout == Layout::kQ4_0x4 && (w.type != DType::Q4_0 || w.rows % 4 || w.cols % 64))
     fail("matmul: a {} x {} {} view cannot have the Q4_0x4 layout (Q4_0, rows % 4, cols % 64)",
          w.rows, w.cols, info->name);
-  if (w.layout == Layout::kQ8_0x4 && (w.type != DType::Q8_0 || w.rows % 4))
-    fail("matmul: a {} x {} {} view cannot have the Q8_0x4 layout (Q8_0, rows % 4)", w.rows, w.cols,
-         info->name);
+  if (w.layout == Layout::kQ8_0x4 && (w.type != DType::Q8_0 || w.rows % 4 || w.cols % 256))
+    fail("matmul: a {} x {} {} view cannot have the Q8_0x4 layout (Q8_0, rows % 4, cols % 256)",
+         w.rows, w.cols, info->name);
 }
 
 // Row pieces of ~128 KiB (whole 4-row groups; a multi-token piece stays in L2

@@ -646,36 +646,59 @@ TANDEM_AVX2 void q4_0x4_group(const PairQ4_0x4* rec, int64_t np, const Activatio
   }
 }
 
-// Q8_0 in the packed Q8_0x4 layout: per block, the four rows' quants in four
-// loads and their scales in one 8-byte load; otherwise Q8_0Row::rows4's
-// arithmetic (sign trick, fold of the four rows into lanes), for each token.
+// Q8_0 in the packed Q8_0x4 layout: per block pair, eight aligned quant loads
+// (four rows x two blocks) and one 16-byte load of their scales. The sign trick
+// runs the other way round from the row-major kernels: |x| once per token and
+// block, shared by the four rows, then sign(w, x), maddubs, madd per (row, block)
+// — three instructions instead of four (|w| would be per row). Two four-row hadd
+// folds and one lane swap give one vector (block 2p rows 0..3 | block 2p+1 rows
+// 0..3), in the order of the record's scales: one convert and one FMA per pair.
+// Valid because the packer refuses quants of -128 (sign(-128, x<0) overflows).
 template <int T>
-TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t nb, const Activations& a, int64_t t0,
+TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t n_rec, const Activations& a, int64_t t0,
                               float* out, int64_t stride, bool prefetch) {
   const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i pair_dx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  const int64_t nb = n_rec * 8;
   __m256 acc[T];
 #pragma GCC unroll 4
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    if (prefetch) prefetch_ahead(rec + b);
-    __m256i w[4], aw[4];
+  for (int64_t k = 0; k < n_rec; ++k) {
+    const RecQ8_0x4& r = rec[k];
+    const char* ahead = reinterpret_cast<const char*>(&r) + kPackedPrefetchBytes;
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      w[i] = load32(rec[b].qs[i]);
-      aw[i] = _mm256_abs_epi8(w[i]);
-    }
-    const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(rec[b].d)));
+    for (int p = 0; p < 4; ++p) {
+      if (prefetch)  // the record's 17 lines, spread over its 4 pairs: 4, 4, 4, 5
+#pragma GCC unroll 5
+        for (int l = 17 * p / 4; l < 17 * (p + 1) / 4; ++l)
+          _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
+      __m256i w[8];
+#pragma GCC unroll 8
+      for (int v = 0; v < 8; ++v)
+        w[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(r.qs[2 * p + v / 4][v % 4]));
+      const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(r.d[p])));
 #pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) {
-      const int64_t tb = (t0 + t) * nb + b;
-      const __m256i x = load32(a.q8_0[tb].qs);
-      __m256i p[4];
+      for (int t = 0; t < T; ++t) {
+        const int64_t tb = (t0 + t) * nb + 8 * k + 2 * p;  // this token's block 2p
+        __m256i pp[8];
+#pragma GCC unroll 2
+        for (int j = 0; j < 2; ++j) {
+          const __m256i x = load32(a.q8_0[tb + j].qs), ax = _mm256_abs_epi8(x);
 #pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i)
-        p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[i], _mm256_sign_epi8(x, w[i])), ones);
-      const __m128 sc = _mm_mul_ps(dw, _mm_set1_ps(a.q8_0_d[tb]));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold4(p[0], p[1], p[2], p[3])),
-                               _mm256_set_m128(sc, sc), acc[t]);
+          for (int i = 0; i < 4; ++i)
+            pp[4 * j + i] = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w[4 * j + i], x)), ones);
+        }
+        const __m256i h0 = fold4(pp[0], pp[1], pp[2], pp[3]),
+                      h1 = fold4(pp[4], pp[5], pp[6], pp[7]);
+        const __m256i h = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
+                                           _mm256_permute2x128_si256(h0, h1, 0x31));
+        const __m256 dx = _mm256_permutevar8x32_ps(
+            _mm256_castps128_ps256(
+                _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a.q8_0_d + tb)))),
+            pair_dx);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, dx), acc[t]);
+      }
     }
   }
 #pragma GCC unroll 4
@@ -896,7 +919,7 @@ const MatmulTable& avx2_matmul_table() {
                              rows_tiled<Q4_KRow>,
                              rows_tiled<Q6_KRow>,
                              rows_packed<PairQ4_0x4, 64, Q4_0x4Group>,
-                             rows_packed<RecQ8_0x4, kQK, Q8_0x4Group>,
+                             rows_packed<RecQ8_0x4, 8 * kQK, Q8_0x4Group>,
                              quantize_q8_0_avx2};
   return t;
 }

@@ -58,39 +58,66 @@ PackedMatrix pack_q4_0(const MatView& w) {
   return m;
 }
 
+// Record k of row group g of a kQ8_0x4 matrix, and where block j of it keeps row i's scale.
+const RecQ8_0x4& q8_record(const MatView& w, int64_t g, int64_t k) {
+  return static_cast<const RecQ8_0x4*>(w.data)[g * (w.cols / 256) + k];
+}
+template <class Rec>  // RecQ8_0x4, const or not
+auto& q8_scale(Rec& rec, int i, int j) {
+  return rec.d[j / 2][4 * (j % 2) + i];
+}
+
 PackedMatrix pack_q8_0(const MatView& w) {
-  const int64_t groups = w.rows / 4, nb = w.cols / kQK;
   PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ8_0x4},
-                 allocate(static_cast<size_t>(groups * nb) * sizeof(RecQ8_0x4))};
+                 allocate(static_cast<size_t>(w.rows / 4 * w.cols / 256) * sizeof(RecQ8_0x4))};
   m.view.data = m.bytes.get();
   auto* out = reinterpret_cast<RecQ8_0x4*>(m.bytes.get());
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < nb; ++b) {
-      RecQ8_0x4& rec = out[g * nb + b];
-      for (int i = 0; i < 4; ++i) {
-        const auto& blk = row_block<BlockQ8_0>(w, 4 * g + i, b);
-        rec.d[i] = blk.d;
-        std::memcpy(rec.qs[i], blk.qs, kQK);
-      }
+  for (int64_t r = 0; r < w.rows; ++r) {
+    for (int64_t b = 0; b < w.cols / kQK; ++b) {
+      const auto& blk = row_block<BlockQ8_0>(w, r, b);
+      RecQ8_0x4& rec = out[(r / 4) * (w.cols / 256) + b / 8];
+      const int i = static_cast<int>(r % 4), j = static_cast<int>(b % 8);
+      for (int8_t q : blk.qs)
+        if (q == -128)
+          fail(
+              "pack_matrix: Q8_0 row {} block {} holds the quant -128, which the packed kernel "
+              "cannot represent; the matrix must stay row-major (check packable() first)",
+              r, b);
+      q8_scale(rec, i, j) = blk.d;
+      std::memcpy(rec.qs[j][i], blk.qs, kQK);
     }
   }
   return m;
 }
 
+// Whether any quant of a row-major Q8_0 matrix is -128.
+bool has_q8_min(const MatView& w) {
+  for (int64_t r = 0; r < w.rows; ++r)
+    for (int64_t b = 0; b < w.cols / kQK; ++b)
+      for (int8_t q : row_block<BlockQ8_0>(w, r, b).qs)
+        if (q == -128) return true;
+  return false;
+}
+
+// The shape part of packable(): the layouts' record and row-group sizes.
+bool packable_shape(const MatView& w) {
+  if (w.layout != Layout::kRows || w.rows <= 0 || w.rows % 4 != 0 || w.cols <= 0) return false;
+  return (w.type == DType::Q4_0 && w.cols % 64 == 0) ||
+         (w.type == DType::Q8_0 && w.cols % 256 == 0);
+}
+
 }  // namespace
 
 bool packable(const MatView& w) {
-  if (w.layout != Layout::kRows || w.rows <= 0 || w.rows % 4 != 0 || w.cols <= 0) return false;
-  return (w.type == DType::Q4_0 && w.cols % 64 == 0) || (w.type == DType::Q8_0 && w.cols % 32 == 0);
+  return packable_shape(w) && !(w.type == DType::Q8_0 && has_q8_min(w));
 }
 
 bool packing_enabled(DType type) {
-  static const std::string_view mode = [] {
+  static const bool off = [] {
     const char* v = std::getenv("TANDEM_PACK");
-    return std::string_view(v ? v : "");
+    return v != nullptr && std::string_view(v) == "0";
   }();
-  if (mode == "0") return false;
-  return type == DType::Q4_0 || (type == DType::Q8_0 && mode == "all");
+  return !off && (type == DType::Q4_0 || type == DType::Q8_0);
 }
 
 bool should_pack(const MatView& w) {
@@ -98,10 +125,10 @@ bool should_pack(const MatView& w) {
 }
 
 PackedMatrix pack_matrix(const MatView& w) {
-  if (!packable(w))
+  if (!packable_shape(w))  // a Q8_0 -128 is refused while copying (one pass over the bytes)
     fail(
         "pack_matrix: a {} matrix of {} x {} has no packed layout (needs Q4_0 with cols % 64 == 0 "
-        "or Q8_0, and rows % 4 == 0)",
+        "or Q8_0 with cols % 256 == 0 and no quant -128, and rows % 4 == 0)",
         dtype_name(w.type), w.rows, w.cols);
   return w.type == DType::Q4_0 ? pack_q4_0(w) : pack_q8_0(w);
 }
@@ -118,10 +145,11 @@ BlockQ4_0 packed_block_q4_0(const MatView& w, int64_t r, int64_t b) {
 
 BlockQ8_0 packed_block_q8_0(const MatView& w, int64_t r, int64_t b) {
   TANDEM_CHECK(w.layout == Layout::kQ8_0x4, "packed_block_q8_0 on another layout");
-  const RecQ8_0x4& rec = static_cast<const RecQ8_0x4*>(w.data)[(r / 4) * (w.cols / kQK) + b];
+  const RecQ8_0x4& rec = q8_record(w, r / 4, b / 8);
+  const int i = static_cast<int>(r % 4), j = static_cast<int>(b % 8);
   BlockQ8_0 blk;
-  blk.d = rec.d[r % 4];
-  std::memcpy(blk.qs, rec.qs[r % 4], kQK);
+  blk.d = q8_scale(rec, i, j);
+  std::memcpy(blk.qs, rec.qs[j][i], kQK);
   return blk;
 }
 

@@ -15,9 +15,17 @@
 //   d     = f16 scales in the lane order of the kernel's folded sums:
 //           (r0,b) (r2,b) (r0,b+1) (r2,b+1) (r1,b) (r3,b) (r1,b+1) (r3,b+1)
 //
-// Layout kQ8_0x4 of a (rows, cols) Q8_0 matrix, rows % 4 == 0: row group g is
-// cols/32 consecutive RecQ8_0x4 records, one per block b: the four rows' f16
-// scales, then their 32 quants each (34 bytes per block, as in the file).
+// Layout kQ8_0x4 of a (rows, cols) Q8_0 matrix, rows % 4 == 0, cols % 256 == 0,
+// no quant equal to -128 (the kernel's sign step cannot represent +128; quantisers
+// emit -127..127, so only hand-made files are refused and stay row-major): row
+// group g is cols/256 consecutive RecQ8_0x4 records of 1088 bytes (17 cache
+// lines), one per run of 8 blocks b = 8k..8k+7:
+//   d[p]  = f16 scales of block pair (2p, 2p+1): rows 0..3 of block 2p, then
+//           rows 0..3 of block 2p+1 (the lane order of the kernel's folded sums)
+//   qs[j] = the four rows' 32 quants of block 8k+j
+// The scales fill the first cache line, so every 32-byte quant load is aligned
+// and none spans two lines (the file's 34-byte blocks split every other load).
+// 34 bytes per block, as in the file: the matrix keeps its size.
 //
 // Every block keeps its exact bytes, so results equal the row-major kernels' up to
 // float summation order.
@@ -43,10 +51,10 @@ struct PairQ4_0x4 {
 static_assert(sizeof(PairQ4_0x4) == 144);
 
 struct RecQ8_0x4 {
-  uint16_t d[4];     // f16 scales of rows 0..3
-  int8_t qs[4][32];  // (4 rows, 32 quants)
+  uint16_t d[4][8];     // (block pairs, [block 2p rows 0..3 | block 2p+1 rows 0..3]) f16
+  int8_t qs[8][4][32];  // (blocks, rows, quants)
 };
-static_assert(sizeof(RecQ8_0x4) == 136);
+static_assert(sizeof(RecQ8_0x4) == 1088);
 
 // Lane i of a record's scale vector belongs to this row (0..3) and block (0 or 1).
 inline constexpr int kQ4_0x4LaneRow[8] = {0, 2, 0, 2, 1, 3, 1, 3};
@@ -57,14 +65,15 @@ struct PackedMatrix {
   std::unique_ptr<unsigned char, void (*)(void*)> bytes{nullptr, nullptr};
 };
 
-// True when `w` (row-major) has a packed layout the kernels use.
+// True when `w` (row-major) has a packed layout the kernels use (for Q8_0 this
+// reads the quants: a -128 keeps the matrix row-major).
 bool packable(const MatView& w);
-// Whether model loading packs a matrix of this type. Default: Q4_0 only — measured
-// on the 1B shape, 2 threads (bench/results/decode_roofline_xeon*.json): packed
-// Q4_0 decodes at 74 % of the roofline against 61 % row-major and prefills 1.8x
-// faster, while packed Q8_0 did not beat the row-major 4-row tile (78 % vs 82 %
-// on the Xeon host, within noise on the dev VM). Env TANDEM_PACK=0 packs nothing,
-// TANDEM_PACK=all packs Q8_0 too (for A/B measurements).
+// Whether model loading packs a matrix of this type: Q4_0 and Q8_0 unless env
+// TANDEM_PACK=0 (row-major everywhere, for A/B measurements). Measured on the 1B
+// shape, 2 threads: packed Q4_0 decodes at 74 % of the roofline against 61 %
+// row-major and prefills 1.8x faster (decode_roofline_xeon*.json); packed Q8_0
+// decodes at 86-94 % against 85-88 % row-major on the Xeon host and prefills
+// 1.1x faster there, within noise of row-major on the dev VM (q8_0_pack_ab.json).
 bool packing_enabled(DType type);
 // packing_enabled(w.type) && packable(w): whether a loader packs this matrix.
 bool should_pack(const MatView& w);
