@@ -646,6 +646,31 @@ TANDEM_AVX2 void q4_0x4_group(const PairQ4_0x4* rec, int64_t np, const Activatio
   }
 }
 
+// Token t of the group at t0, block b of the Q8_0 activations: one token (decode)
+// reads the row-major blocks; token groups read the aligned group-interleaved copy.
+template <int T>
+TANDEM_AVX2 inline __m256i act_quants(const Activations& a, int64_t t0, int t, int64_t nb,
+                                      int64_t b) {
+  if constexpr (T == 1) return load32(a.q8_0[t0 * nb + b].qs);
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(
+      a.q8_0_x4 + ((t0 / kTokenTile * nb + b) * kTokenTile + t) * kQK));
+}
+
+// [d(b) x4 | d(b+1) x4] of token t: the lane order of a packed Q8_0 pair's sums.
+template <int T>
+TANDEM_AVX2 inline __m256 act_pair_scales(const Activations& a, int64_t t0, int t, int64_t nb,
+                                          int64_t b) {
+  if constexpr (T == 1) {
+    const __m128 d2 =
+        _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a.q8_0_d + t0 * nb + b)));
+    return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2),
+                                    _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+  }
+  // d4 holds blocks b and b+1 as 4 tokens each: lanes t and 4 + t.
+  const __m256 d8 = _mm256_loadu_ps(a.q8_0_d4 + (t0 / kTokenTile * nb + b) * kTokenTile);
+  return _mm256_permutevar8x32_ps(d8, _mm256_setr_epi32(t, t, t, t, 4 + t, 4 + t, 4 + t, 4 + t));
+}
+
 // Q8_0 in the packed Q8_0x4 layout: per block pair, eight aligned quant loads
 // (four rows x two blocks) and one 16-byte load of their scales. The sign trick
 // runs the other way round from the row-major kernels: |x| once per token and
@@ -653,12 +678,12 @@ TANDEM_AVX2 void q4_0x4_group(const PairQ4_0x4* rec, int64_t np, const Activatio
 // — three instructions instead of four (|w| would be per row). Two four-row hadd
 // folds and one lane swap give one vector (block 2p rows 0..3 | block 2p+1 rows
 // 0..3), in the order of the record's scales: one convert and one FMA per pair.
+// Token groups (T > 1) read the aligned group-interleaved activations.
 // Valid because the packer refuses quants of -128 (sign(-128, x<0) overflows).
 template <int T>
 TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t n_rec, const Activations& a, int64_t t0,
                               float* out, int64_t stride, bool prefetch) {
   const __m256i ones = _mm256_set1_epi16(1);
-  const __m256i pair_dx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
   const int64_t nb = n_rec * 8;
   __m256 acc[T];
 #pragma GCC unroll 4
@@ -679,11 +704,11 @@ TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t n_rec, const Activat
       const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(r.d[p])));
 #pragma GCC unroll 4
       for (int t = 0; t < T; ++t) {
-        const int64_t tb = (t0 + t) * nb + 8 * k + 2 * p;  // this token's block 2p
+        const int64_t b = 8 * k + 2 * p;  // this pair's first block
         __m256i pp[8];
 #pragma GCC unroll 2
         for (int j = 0; j < 2; ++j) {
-          const __m256i x = load32(a.q8_0[tb + j].qs), ax = _mm256_abs_epi8(x);
+          const __m256i x = act_quants<T>(a, t0, t, nb, b + j), ax = _mm256_abs_epi8(x);
 #pragma GCC unroll 4
           for (int i = 0; i < 4; ++i)
             pp[4 * j + i] = _mm256_madd_epi16(
@@ -693,10 +718,7 @@ TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t n_rec, const Activat
                       h1 = fold4(pp[4], pp[5], pp[6], pp[7]);
         const __m256i h = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
                                            _mm256_permute2x128_si256(h0, h1, 0x31));
-        const __m256 dx = _mm256_permutevar8x32_ps(
-            _mm256_castps128_ps256(
-                _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a.q8_0_d + tb)))),
-            pair_dx);
+        const __m256 dx = act_pair_scales<T>(a, t0, t, nb, b);
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, dx), acc[t]);
       }
     }
