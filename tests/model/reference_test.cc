@@ -51,11 +51,11 @@ std::vector<Case> cases() {
     s.type = t;
     out.push_back({std::string(dtype_name(t)) + "_gqa", s, bound});
   }
-  // K-quants need rows that are multiples of 256; so does the packed Q8_0
-  // layout (cpu/packed.h), which these widths put Q8_0 through end to end.
+  // K-quants need rows that are multiples of 256; so do the packed Q8_0 and
+  // Q4_0 layouts (cpu/packed.h), which these widths put through end to end.
   SynthSpec big = tiny_spec();
   big.dim = 256, big.ffn_dim = 512, big.n_head = 4, big.n_head_kv = 2, big.n_vocab = 300;
-  for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q8_0}) {
+  for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q4_0}) {
     SynthSpec s = big;
     s.type = t;
     out.push_back({std::string(dtype_name(t)) + "_gqa_dim256", s, 3e-2});
@@ -83,8 +83,11 @@ TEST_P(ReferenceTest, AllTokenLogitsMatchNumpy) {
   const Case& c = GetParam();
   const std::string path = write_model(c.spec, c.name + ".gguf");
   auto model = Model::load(path);
-  if (c.name == "Q8_0_gqa_dim256")  // the case exists to cover the packed layout
+  // These cases exist to cover the packed layouts.
+  if (c.name == "Q8_0_gqa_dim256")
     ASSERT_EQ(model->weights().layers[0].w_down.layout, kernels::Layout::kQ8_0x4);
+  if (c.name == "Q4_0_gqa_dim256")
+    ASSERT_EQ(model->weights().layers[0].w_down.layout, kernels::Layout::kQ4_0x4);
   ThreadPool pool(2);
   KvCache cache = model->make_cache(64, 1);
   const std::vector<int32_t> tokens = {1, 17, 42, 5, 99, 3, 250, 7, 64, 11};

@@ -18,6 +18,7 @@
 
 #include "tandem/kernels/cpu/matmul_internal.h"
 #include "tandem/kernels/cpu/packed.h"
+#include "tandem/kernels/cpu/prefetch.h"
 #include "tandem/tensor/half.h"
 
 #define TANDEM_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -155,8 +156,7 @@ TANDEM_AVX2 void rows_tiled(const MatView& w, const Activations& a, int64_t n_to
     if (r + ahead >= r1) return;
     const unsigned char* p = base + (r + ahead) * rb;
     const int64_t bytes = std::min(n_rows, r1 - r - ahead) * rb;
-    for (int64_t off = 0; off < bytes; off += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
+    for (int64_t off = 0; off < bytes; off += 64) prefetch_l2(p + off);
   };
   const int64_t t = 0;
   int64_t r = r0;
@@ -257,8 +257,7 @@ struct FloatRow {
     for (int i = 0; i < 4; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     int64_t c = 0;
     for (; c + 16 <= n; c += 16) {
-      for (int i = 0; i < 4; ++i)
-        _mm_prefetch(reinterpret_cast<const char*>(next + i * rb + c * L::kBytes), _MM_HINT_T1);
+      for (int i = 0; i < 4; ++i) prefetch_l2(next + i * rb + c * L::kBytes);
       const __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
 #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i) {
@@ -410,9 +409,7 @@ struct Q8_0Row {
     for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       if (prefetch)
-        for (int r = 0; r < R; ++r)
-          _mm_prefetch(reinterpret_cast<const char*>(next + r * rb) + b * sizeof(BlockQ8_0),
-                       _MM_HINT_T1);
+        for (int r = 0; r < R; ++r) prefetch_l2(next + r * rb + b * sizeof(BlockQ8_0));
       __m256i xv[T];
 #pragma GCC unroll 4
       for (int t = 0; t < T; ++t)
@@ -448,9 +445,7 @@ struct Q8_0Row {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-      for (int i = 0; i < 4; ++i)
-        _mm_prefetch(reinterpret_cast<const char*>(next + i * rb) + b * sizeof(w[0][0]),
-                     _MM_HINT_T1);
+      for (int i = 0; i < 4; ++i) prefetch_l2(next + i * rb + b * sizeof(w[0][0]));
       const __m256i xv = load32(x[b].qs);
       __m256i p[4];
 #pragma GCC unroll 4
@@ -512,9 +507,7 @@ struct Q4_0Row {
     for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps(), corr[r] = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       if (prefetch)
-        for (int r = 0; r < R; ++r)
-          _mm_prefetch(reinterpret_cast<const char*>(next + r * rb) + b * sizeof(BlockQ4_0),
-                       _MM_HINT_T1);
+        for (int r = 0; r < R; ++r) prefetch_l2(next + r * rb + b * sizeof(BlockQ4_0));
       __m256i xv[T];
 #pragma GCC unroll 4
       for (int t = 0; t < T; ++t)
@@ -554,9 +547,7 @@ struct Q4_0Row {
     __m256 acc = _mm256_setzero_ps();
     __m128 corr = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-      for (int i = 0; i < 4; ++i)
-        _mm_prefetch(reinterpret_cast<const char*>(next + i * rb) + b * sizeof(w[0][0]),
-                     _MM_HINT_T1);
+      for (int i = 0; i < 4; ++i) prefetch_l2(next + i * rb + b * sizeof(w[0][0]));
       const __m256i xv = load32(x[b].qs);
       __m256i p[4];
 #pragma GCC unroll 4
@@ -582,59 +573,67 @@ struct Q4_0Row {
 // against the record's 8 scales. About half the instructions of the row-major
 // 4-row kernel per block, and each thread reads one sequential stream.
 // Decode prefetch of packed layouts: 16 KiB ahead into L2, every line of each
-// record. A sweep on the Xeon host (2 threads, 768 MiB of packed weights; 0.5 to
-// 16 KiB, T0/T1, 1-3 lines per record) read 27-29.5 GB/s here against 23-26 GB/s
-// at 4 KiB, with a prefetching plain read at 29.9 GB/s.
+// record, spread over the record's block pairs. A sweep on the Xeon host (2 threads, 768 MiB of
+// packed weights; 0.5 to 16 KiB, T0/T1, 1-3 lines per record) read 27-29.5 GB/s here against 23-26
+// GB/s at 4 KiB, with a prefetching plain read at 29.9 GB/s.
 constexpr int64_t kPackedPrefetchBytes = 16384;
 
-// Prefetches every cache line of the record kPackedPrefetchBytes ahead of `rec`.
-template <class Record>
-TANDEM_AVX2 inline void prefetch_ahead(const Record* rec) {
-  static_assert(sizeof(Record) <= 3 * 64, "three lines cover a record");
+// Part `part` of kParts of the cache lines of the record kPackedPrefetchBytes
+// ahead of `rec`, so that a record's pairs spread its prefetches evenly.
+template <class Record, int kParts>
+TANDEM_AVX2 inline void prefetch_part(const Record* rec, int part) {
+  constexpr int kLines = sizeof(Record) / 64;
+  static_assert(sizeof(Record) % 64 == 0, "records are whole cache lines");
   const char* f = reinterpret_cast<const char*>(rec) + kPackedPrefetchBytes;
-#pragma GCC unroll 3
-  for (int l = 0; l < 3; ++l) _mm_prefetch(f + 64 * l, _MM_HINT_T1);
+  for (int l = kLines * part / kParts; l < kLines * (part + 1) / kParts; ++l)
+    prefetch_l2(f + 64 * l);
 }
 
 template <int T>
-TANDEM_AVX2 void q4_0x4_group(const PairQ4_0x4* rec, int64_t np, const Activations& a, int64_t t0,
+TANDEM_AVX2 void q4_0x4_group(const RecQ4_0x4* rec, int64_t n_rec, const Activations& a, int64_t t0,
                               float* out, int64_t stride, bool prefetch) {
   const __m256i m = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+  const int64_t np = 4 * n_rec;  // block pairs per row
   __m256 acc[T];
 #pragma GCC unroll 4
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-  for (int64_t p = 0; p < np; ++p) {
-    if (prefetch) prefetch_ahead(rec + p);
-    __m256i lo[4], hi[4];
+  for (int64_t k = 0; k < n_rec; ++k) {
+    const RecQ4_0x4& r = rec[k];
 #pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rec[p].qs[k]));
-      lo[k] = _mm256_and_si256(v, m);
-      hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
-    }
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rec[p].d)));
+    for (int q = 0; q < 4; ++q) {
+      if (prefetch) prefetch_part<RecQ4_0x4, 4>(rec + k, q);
+      __m256i lo[4], hi[4];
 #pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) {
-      const int64_t tp = (t0 + t) * np + p;  // this token's block pair
-      const BlockQ8_0* x = a.q8_0 + 2 * tp;
-      __m256i xs[4];  // low / high halves of blocks b and b+1, each in both lanes
-#pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k)
-        xs[k] = _mm256_broadcastsi128_si256(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[k / 2].qs + 16 * (k % 2))));
-      __m256i pp[4];
-#pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) {
-        const int j = k / 2;  // vectors 0, 1 hold block b, vectors 2, 3 block b+1
-        pp[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[k], xs[2 * j]),
-                                                   _mm256_maddubs_epi16(hi[k], xs[2 * j + 1])),
-                                  ones);
+      for (int v = 0; v < 4; ++v) {
+        const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(r.qs[q][v]));
+        lo[v] = _mm256_and_si256(x, m);
+        hi[v] = _mm256_and_si256(_mm256_srli_epi16(x, 4), m);
       }
-      const __m256i h =
-          _mm256_hadd_epi32(_mm256_hadd_epi32(pp[0], pp[1]), _mm256_hadd_epi32(pp[2], pp[3]));
-      const __m256i off = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q4x4_off + 8 * tp));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(h, off)),
-                               _mm256_mul_ps(dw, _mm256_load_ps(a.q4x4_dx + 8 * tp)), acc[t]);
+      const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(r.d[q])));
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) {
+        const int64_t tp = (t0 + t) * np + 4 * k + q;  // this token's block pair
+        const BlockQ8_0* x = a.q8_0 + 2 * tp;
+        __m256i xs[4];  // low / high halves of blocks b and b+1, each in both lanes
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v)
+          xs[v] = _mm256_broadcastsi128_si256(
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[v / 2].qs + 16 * (v % 2))));
+        __m256i pp[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) {
+          const int j = v / 2;  // vectors 0, 1 hold block b, vectors 2, 3 block b+1
+          pp[v] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[v], xs[2 * j]),
+                                                     _mm256_maddubs_epi16(hi[v], xs[2 * j + 1])),
+                                    ones);
+        }
+        const __m256i h =
+            _mm256_hadd_epi32(_mm256_hadd_epi32(pp[0], pp[1]), _mm256_hadd_epi32(pp[2], pp[3]));
+        const __m256i off =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q4x4_off + 8 * tp));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(h, off)),
+                                 _mm256_mul_ps(dw, _mm256_load_ps(a.q4x4_dx + 8 * tp)), acc[t]);
+      }
     }
   }
 #pragma GCC unroll 4
@@ -690,13 +689,9 @@ TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t n_rec, const Activat
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t k = 0; k < n_rec; ++k) {
     const RecQ8_0x4& r = rec[k];
-    const char* ahead = reinterpret_cast<const char*>(&r) + kPackedPrefetchBytes;
 #pragma GCC unroll 4
     for (int p = 0; p < 4; ++p) {
-      if (prefetch)  // the record's 17 lines, spread over its 4 pairs: 4, 4, 4, 5
-#pragma GCC unroll 5
-        for (int l = 17 * p / 4; l < 17 * (p + 1) / 4; ++l)
-          _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
+      if (prefetch) prefetch_part<RecQ8_0x4, 4>(rec + k, p);
       __m256i w[8];
 #pragma GCC unroll 8
       for (int v = 0; v < 8; ++v)
@@ -940,7 +935,7 @@ const MatmulTable& avx2_matmul_table() {
                              rows_tiled<Q4_0Row>,
                              rows_tiled<Q4_KRow>,
                              rows_tiled<Q6_KRow>,
-                             rows_packed<PairQ4_0x4, 64, Q4_0x4Group>,
+                             rows_packed<RecQ4_0x4, 256, Q4_0x4Group>,
                              rows_packed<RecQ8_0x4, 8 * kQK, Q8_0x4Group>,
                              quantize_q8_0_avx2};
   return t;

@@ -37,7 +37,7 @@ struct Activations {
   const float* q8_0_s4;   // (groups, cols/32, 4) q8_0_s interleaved by token group
   const BlockQ8_K* q8_k;  // (n_tokens, cols/256)
   // Only when a kQ4_0x4 matrix is in the call: per token and block pair, in the
-  // lane order of PairQ4_0x4::d (block b or b+1 per lane), the block's d and
+  // lane order of RecQ4_0x4::d (block b or b+1 per lane), the block's d and
   // 8 * sum(qs) (the Q4_0 -8 offset, subtracted from the integer sums).
   const float* q4x4_dx;     // (n_tokens, cols/64, 8)
   const int32_t* q4x4_off;  // (n_tokens, cols/64, 8)

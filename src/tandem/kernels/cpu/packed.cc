@@ -10,9 +10,9 @@
 namespace tandem::kernels {
 namespace {
 
-// The record of block pair p of row group g, and where row i's half of block j lives in it.
-const PairQ4_0x4& record(const MatView& w, int64_t g, int64_t p) {
-  return static_cast<const PairQ4_0x4*>(w.data)[g * (w.cols / 64) + p];
+// The record holding block pair p of row group g, and where row i's half of block j lives in it.
+const RecQ4_0x4& record(const MatView& w, int64_t g, int64_t p) {
+  return static_cast<const RecQ4_0x4*>(w.data)[g * (w.cols / 256) + p / 4];
 }
 int vector_of(int i, int j) {
   return 2 * j + i / 2;
@@ -40,17 +40,18 @@ Bytes allocate(size_t bytes) {
 PackedMatrix pack_q4_0(const MatView& w) {
   const int64_t groups = w.rows / 4, pairs = w.cols / 64;
   PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ4_0x4},
-                 allocate(static_cast<size_t>(groups * pairs) * sizeof(PairQ4_0x4))};
+                 allocate(static_cast<size_t>(groups * pairs / 4) * sizeof(RecQ4_0x4))};
   m.view.data = m.bytes.get();
-  auto* out = reinterpret_cast<PairQ4_0x4*>(m.bytes.get());
+  auto* out = reinterpret_cast<RecQ4_0x4*>(m.bytes.get());
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t p = 0; p < pairs; ++p) {
-      PairQ4_0x4& rec = out[g * pairs + p];
+      RecQ4_0x4& rec = out[(g * pairs + p) / 4];
+      const int64_t q = p % 4;
       for (int i = 0; i < 4; ++i) {
         for (int j = 0; j < 2; ++j) {
           const auto& blk = row_block<BlockQ4_0>(w, 4 * g + i, 2 * p + j);
-          std::memcpy(rec.qs[vector_of(i, j)] + 16 * (i % 2), blk.qs, 16);
-          rec.d[lane_of(i, j)] = blk.d;
+          std::memcpy(rec.qs[q][vector_of(i, j)] + 16 * (i % 2), blk.qs, 16);
+          rec.d[q][lane_of(i, j)] = blk.d;
         }
       }
     }
@@ -102,8 +103,7 @@ bool has_q8_min(const MatView& w) {
 // The shape part of packable(): the layouts' record and row-group sizes.
 bool packable_shape(const MatView& w) {
   if (w.layout != Layout::kRows || w.rows <= 0 || w.rows % 4 != 0 || w.cols <= 0) return false;
-  return (w.type == DType::Q4_0 && w.cols % 64 == 0) ||
-         (w.type == DType::Q8_0 && w.cols % 256 == 0);
+  return (w.type == DType::Q4_0 || w.type == DType::Q8_0) && w.cols % 256 == 0;
 }
 
 }  // namespace
@@ -127,19 +127,19 @@ bool should_pack(const MatView& w) {
 PackedMatrix pack_matrix(const MatView& w) {
   if (!packable_shape(w))  // a Q8_0 -128 is refused while copying (one pass over the bytes)
     fail(
-        "pack_matrix: a {} matrix of {} x {} has no packed layout (needs Q4_0 with cols % 64 == 0 "
-        "or Q8_0 with cols % 256 == 0 and no quant -128, and rows % 4 == 0)",
+        "pack_matrix: a {} matrix of {} x {} has no packed layout (needs Q4_0 or Q8_0, "
+        "rows % 4 == 0 and cols % 256 == 0; Q8_0 also no quant -128)",
         dtype_name(w.type), w.rows, w.cols);
   return w.type == DType::Q4_0 ? pack_q4_0(w) : pack_q8_0(w);
 }
 
 BlockQ4_0 packed_block_q4_0(const MatView& w, int64_t r, int64_t b) {
   TANDEM_CHECK(w.layout == Layout::kQ4_0x4, "packed_block_q4_0 on another layout");
-  const PairQ4_0x4& rec = record(w, r / 4, b / 2);
-  const int i = static_cast<int>(r % 4), j = static_cast<int>(b % 2);
+  const RecQ4_0x4& rec = record(w, r / 4, b / 2);
+  const int i = static_cast<int>(r % 4), j = static_cast<int>(b % 2), q = (b / 2) % 4;
   BlockQ4_0 blk;
-  blk.d = rec.d[lane_of(i, j)];
-  std::memcpy(blk.qs, rec.qs[vector_of(i, j)] + 16 * (i % 2), 16);
+  blk.d = rec.d[q][lane_of(i, j)];
+  std::memcpy(blk.qs, rec.qs[q][vector_of(i, j)] + 16 * (i % 2), 16);
   return blk;
 }
 

@@ -4,16 +4,18 @@
 // kernels load a group's scales with one vector load; for Q4_0 the kernel also
 // spends about half the instructions per block (see matmul_avx2.cc).
 //
-// Layout kQ4_0x4 of a (rows, cols) Q4_0 matrix, rows % 4 == 0, cols % 64 == 0:
-// row group g (rows 4g..4g+3) is cols/64 consecutive PairQ4_0x4 records, one per
-// block pair (b, b+1) = (2p, 2p+1). A record holds the same 8 blocks' bytes as the
-// row-major file (18 bytes per block, so the matrix keeps its size):
-//   qs[0] = [row 0 block b | row 1 block b]   (16 + 16 quant bytes, unchanged)
-//   qs[1] = [row 2 block b | row 3 block b]
-//   qs[2] = [row 0 block b+1 | row 1 block b+1]
-//   qs[3] = [row 2 block b+1 | row 3 block b+1]
-//   d     = f16 scales in the lane order of the kernel's folded sums:
-//           (r0,b) (r2,b) (r0,b+1) (r2,b+1) (r1,b) (r3,b) (r1,b+1) (r3,b+1)
+// Layout kQ4_0x4 of a (rows, cols) Q4_0 matrix, rows % 4 == 0, cols % 256 == 0:
+// row group g (rows 4g..4g+3) is cols/256 consecutive RecQ4_0x4 records of 576
+// bytes (9 cache lines), each holding four block pairs (b, b+1) = (2p, 2p+1). The
+// same 8 blocks' bytes per pair as the row-major file (18 bytes per block, so the
+// matrix keeps its size), the four pairs' scales first so that every quant load
+// is aligned and none spans two lines:
+//   d[q]     = pair q's f16 scales in the lane order of the kernel's folded sums:
+//              (r0,b) (r2,b) (r0,b+1) (r2,b+1) (r1,b) (r3,b) (r1,b+1) (r3,b+1)
+//   qs[q][0] = [row 0 block b | row 1 block b]   (16 + 16 quant bytes, unchanged)
+//   qs[q][1] = [row 2 block b | row 3 block b]
+//   qs[q][2] = [row 0 block b+1 | row 1 block b+1]
+//   qs[q][3] = [row 2 block b+1 | row 3 block b+1]
 //
 // Layout kQ8_0x4 of a (rows, cols) Q8_0 matrix, rows % 4 == 0, cols % 256 == 0,
 // no quant equal to -128 (the kernel's sign step cannot represent +128; quantisers
@@ -44,11 +46,11 @@
 
 namespace tandem::kernels {
 
-struct PairQ4_0x4 {
-  uint16_t d[8];      // f16 scales, lane order above
-  uint8_t qs[4][32];  // (4 vectors, 2 rows x 16 bytes)
+struct RecQ4_0x4 {
+  uint16_t d[4][8];      // (pairs, f16 scales in the lane order above)
+  uint8_t qs[4][4][32];  // (pairs, 4 vectors, 2 rows x 16 bytes)
 };
-static_assert(sizeof(PairQ4_0x4) == 144);
+static_assert(sizeof(RecQ4_0x4) == 576);
 
 struct RecQ8_0x4 {
   uint16_t d[4][8];     // (block pairs, [block 2p rows 0..3 | block 2p+1 rows 0..3]) f16
@@ -56,7 +58,7 @@ struct RecQ8_0x4 {
 };
 static_assert(sizeof(RecQ8_0x4) == 1088);
 
-// Lane i of a record's scale vector belongs to this row (0..3) and block (0 or 1).
+// Lane i of a pair's scale vector belongs to this row (0..3) and block (0 or 1).
 inline constexpr int kQ4_0x4LaneRow[8] = {0, 2, 0, 2, 1, 3, 1, 3};
 inline constexpr int kQ4_0x4LaneBlock[8] = {0, 0, 1, 1, 0, 0, 1, 1};
 
