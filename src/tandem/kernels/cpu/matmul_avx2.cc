@@ -589,53 +589,61 @@ TANDEM_AVX2 inline void prefetch_part(const Record* rec, int part) {
     prefetch_l2(f + 64 * l);
 }
 
+// Pair q of record r (the row's block pair `pair` of np) against the T tokens.
 template <int T>
-TANDEM_AVX2 void q4_0x4_group(const RecQ4_0x4* rec, int64_t n_rec, const Activations& a, int64_t t0,
-                              float* out, int64_t stride, bool prefetch) {
+TANDEM_AVX2 inline void q4_0x4_pair(const RecQ4_0x4& r, int q, int64_t pair, int64_t np,
+                                    const Activations& a, int64_t t0, __m256 (&acc)[T]) {
   const __m256i m = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
-  const int64_t np = 4 * n_rec;  // block pairs per row
+  __m256i lo[4], hi[4];
+#pragma GCC unroll 4
+  for (int v = 0; v < 4; ++v) {
+    const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(r.qs[q][v]));
+    lo[v] = _mm256_and_si256(x, m);
+    hi[v] = _mm256_and_si256(_mm256_srli_epi16(x, 4), m);
+  }
+  const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(r.d[q])));
+#pragma GCC unroll 4
+  for (int t = 0; t < T; ++t) {
+    const int64_t tp = (t0 + t) * np + pair;  // this token's block pair
+    const BlockQ8_0* x = a.q8_0 + 2 * tp;
+    __m256i xs[4];  // low / high halves of blocks b and b+1, each in both lanes
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v)
+      xs[v] = _mm256_broadcastsi128_si256(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[v / 2].qs + 16 * (v % 2))));
+    __m256i pp[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) {
+      const int j = v / 2;  // vectors 0, 1 hold block b, vectors 2, 3 block b+1
+      pp[v] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[v], xs[2 * j]),
+                                                 _mm256_maddubs_epi16(hi[v], xs[2 * j + 1])),
+                                ones);
+    }
+    const __m256i h =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(pp[0], pp[1]), _mm256_hadd_epi32(pp[2], pp[3]));
+    const __m256i off = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q4x4_off + 8 * tp));
+    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(h, off)),
+                             _mm256_mul_ps(dw, _mm256_load_ps(a.q4x4_dx + 8 * tp)), acc[t]);
+  }
+}
+
+// One row group of a kQ4_0x4 matrix of `cols` columns: the full records, then the
+// pairs of a partial last record.
+template <int T>
+TANDEM_AVX2 void q4_0x4_group(const RecQ4_0x4* rec, int64_t cols, const Activations& a, int64_t t0,
+                              float* out, int64_t stride, bool prefetch) {
+  const int64_t np = cols / 64, n_full = np / 4;  // block pairs per row, full records
   __m256 acc[T];
 #pragma GCC unroll 4
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < n_rec; ++k) {
-    const RecQ4_0x4& r = rec[k];
+  for (int64_t k = 0; k < n_full; ++k) {
 #pragma GCC unroll 4
     for (int q = 0; q < 4; ++q) {
       if (prefetch) prefetch_part<RecQ4_0x4, 4>(rec + k, q);
-      __m256i lo[4], hi[4];
-#pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v) {
-        const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(r.qs[q][v]));
-        lo[v] = _mm256_and_si256(x, m);
-        hi[v] = _mm256_and_si256(_mm256_srli_epi16(x, 4), m);
-      }
-      const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(r.d[q])));
-#pragma GCC unroll 4
-      for (int t = 0; t < T; ++t) {
-        const int64_t tp = (t0 + t) * np + 4 * k + q;  // this token's block pair
-        const BlockQ8_0* x = a.q8_0 + 2 * tp;
-        __m256i xs[4];  // low / high halves of blocks b and b+1, each in both lanes
-#pragma GCC unroll 4
-        for (int v = 0; v < 4; ++v)
-          xs[v] = _mm256_broadcastsi128_si256(
-              _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[v / 2].qs + 16 * (v % 2))));
-        __m256i pp[4];
-#pragma GCC unroll 4
-        for (int v = 0; v < 4; ++v) {
-          const int j = v / 2;  // vectors 0, 1 hold block b, vectors 2, 3 block b+1
-          pp[v] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[v], xs[2 * j]),
-                                                     _mm256_maddubs_epi16(hi[v], xs[2 * j + 1])),
-                                    ones);
-        }
-        const __m256i h =
-            _mm256_hadd_epi32(_mm256_hadd_epi32(pp[0], pp[1]), _mm256_hadd_epi32(pp[2], pp[3]));
-        const __m256i off =
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q4x4_off + 8 * tp));
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(h, off)),
-                                 _mm256_mul_ps(dw, _mm256_load_ps(a.q4x4_dx + 8 * tp)), acc[t]);
-      }
+      q4_0x4_pair<T>(rec[k], q, 4 * k + q, np, a, t0, acc);
     }
   }
+  for (int q = 0; q < np % 4; ++q) q4_0x4_pair<T>(rec[n_full], q, 4 * n_full + q, np, a, t0, acc);
 #pragma GCC unroll 4
   for (int t = 0; t < T; ++t) {  // lanes (r0 r2 r0 r2 | r1 r3 r1 r3) -> rows 0..3
     const __m128 l = _mm256_castps256_ps128(acc[t]), u = _mm256_extractf128_ps(acc[t], 1);
@@ -680,10 +688,10 @@ TANDEM_AVX2 inline __m256 act_pair_scales(const Activations& a, int64_t t0, int 
 // Token groups (T > 1) read the aligned group-interleaved activations.
 // Valid because the packer refuses quants of -128 (sign(-128, x<0) overflows).
 template <int T>
-TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t n_rec, const Activations& a, int64_t t0,
+TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t cols, const Activations& a, int64_t t0,
                               float* out, int64_t stride, bool prefetch) {
   const __m256i ones = _mm256_set1_epi16(1);
-  const int64_t nb = n_rec * 8;
+  const int64_t n_rec = cols / 256, nb = cols / kQK;
   __m256 acc[T];
 #pragma GCC unroll 4
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
@@ -724,11 +732,11 @@ TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t n_rec, const Activat
 
 // A packed matrix's rows [r0, r1) (whole 4-row groups): token groups of up to 4,
 // each against every row group of the chunk; Group(records of one row group,
-// their count, ...) is q4_0x4_group or q8_0x4_group.
+// columns, ...) is q4_0x4_group or q8_0x4_group.
 template <class Record, int64_t kColsPerRecord, template <int> class Group>
 TANDEM_AVX2 void rows_packed(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0,
                              int64_t r1, float* out) {
-  const int64_t n_rec = w.cols / kColsPerRecord;  // records per row group
+  const int64_t n_rec = (w.cols + kColsPerRecord - 1) / kColsPerRecord;  // per row group
   const auto* base = static_cast<const Record*>(w.data);
   for (int64_t t = 0; t < n_tokens; t += kTokenTile) {
     const bool first = t == 0;  // later token groups find the chunk in L2
@@ -737,16 +745,16 @@ TANDEM_AVX2 void rows_packed(const MatView& w, const Activations& a, int64_t n_t
       float* o = out + t * w.rows + r;
       switch (std::min<int64_t>(kTokenTile, n_tokens - t)) {
         case 1:
-          Group<1>::run(rec, n_rec, a, t, o, w.rows, first);
+          Group<1>::run(rec, w.cols, a, t, o, w.rows, first);
           break;
         case 2:
-          Group<2>::run(rec, n_rec, a, t, o, w.rows, first);
+          Group<2>::run(rec, w.cols, a, t, o, w.rows, first);
           break;
         case 3:
-          Group<3>::run(rec, n_rec, a, t, o, w.rows, first);
+          Group<3>::run(rec, w.cols, a, t, o, w.rows, first);
           break;
         default:
-          Group<4>::run(rec, n_rec, a, t, o, w.rows, first);
+          Group<4>::run(rec, w.cols, a, t, o, w.rows, first);
           break;
       }
     }

@@ -10,9 +10,14 @@
 namespace tandem::kernels {
 namespace {
 
+// Records per row group of a kQ4_0x4 matrix (the last one partial when cols % 256 != 0).
+int64_t q4_records(int64_t cols) {
+  return (cols / 64 + 3) / 4;
+}
+
 // The record holding block pair p of row group g, and where row i's half of block j lives in it.
 const RecQ4_0x4& record(const MatView& w, int64_t g, int64_t p) {
-  return static_cast<const RecQ4_0x4*>(w.data)[g * (w.cols / 256) + p / 4];
+  return static_cast<const RecQ4_0x4*>(w.data)[g * q4_records(w.cols) + p / 4];
 }
 int vector_of(int i, int j) {
   return 2 * j + i / 2;
@@ -38,14 +43,15 @@ Bytes allocate(size_t bytes) {
 }
 
 PackedMatrix pack_q4_0(const MatView& w) {
-  const int64_t groups = w.rows / 4, pairs = w.cols / 64;
-  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ4_0x4},
-                 allocate(static_cast<size_t>(groups * pairs / 4) * sizeof(RecQ4_0x4))};
+  const int64_t groups = w.rows / 4, pairs = w.cols / 64, n_rec = q4_records(w.cols);
+  const size_t bytes = static_cast<size_t>(groups * n_rec) * sizeof(RecQ4_0x4);
+  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ4_0x4}, allocate(bytes)};
   m.view.data = m.bytes.get();
+  std::memset(m.bytes.get(), 0, bytes);  // a partial last record's unused pairs
   auto* out = reinterpret_cast<RecQ4_0x4*>(m.bytes.get());
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t p = 0; p < pairs; ++p) {
-      RecQ4_0x4& rec = out[(g * pairs + p) / 4];
+      RecQ4_0x4& rec = out[g * n_rec + p / 4];
       const int64_t q = p % 4;
       for (int i = 0; i < 4; ++i) {
         for (int j = 0; j < 2; ++j) {
@@ -103,7 +109,8 @@ bool has_q8_min(const MatView& w) {
 // The shape part of packable(): the layouts' record and row-group sizes.
 bool packable_shape(const MatView& w) {
   if (w.layout != Layout::kRows || w.rows <= 0 || w.rows % 4 != 0 || w.cols <= 0) return false;
-  return (w.type == DType::Q4_0 || w.type == DType::Q8_0) && w.cols % 256 == 0;
+  return (w.type == DType::Q4_0 && w.cols % 64 == 0) ||
+         (w.type == DType::Q8_0 && w.cols % 256 == 0);
 }
 
 }  // namespace
@@ -127,8 +134,8 @@ bool should_pack(const MatView& w) {
 PackedMatrix pack_matrix(const MatView& w) {
   if (!packable_shape(w))  // a Q8_0 -128 is refused while copying (one pass over the bytes)
     fail(
-        "pack_matrix: a {} matrix of {} x {} has no packed layout (needs Q4_0 or Q8_0, "
-        "rows % 4 == 0 and cols % 256 == 0; Q8_0 also no quant -128)",
+        "pack_matrix: a {} matrix of {} x {} has no packed layout (needs rows % 4 == 0 and Q4_0 "
+        "with cols % 64 == 0 or Q8_0 with cols % 256 == 0 and no quant -128)",
         dtype_name(w.type), w.rows, w.cols);
   return w.type == DType::Q4_0 ? pack_q4_0(w) : pack_q8_0(w);
 }

@@ -4,12 +4,13 @@
 // kernels load a group's scales with one vector load; for Q4_0 the kernel also
 // spends about half the instructions per block (see matmul_avx2.cc).
 //
-// Layout kQ4_0x4 of a (rows, cols) Q4_0 matrix, rows % 4 == 0, cols % 256 == 0:
-// row group g (rows 4g..4g+3) is cols/256 consecutive RecQ4_0x4 records of 576
-// bytes (9 cache lines), each holding four block pairs (b, b+1) = (2p, 2p+1). The
-// same 8 blocks' bytes per pair as the row-major file (18 bytes per block, so the
-// matrix keeps its size), the four pairs' scales first so that every quant load
-// is aligned and none spans two lines:
+// Layout kQ4_0x4 of a (rows, cols) Q4_0 matrix, rows % 4 == 0, cols % 64 == 0:
+// row group g (rows 4g..4g+3) is ceil(cols/256) consecutive RecQ4_0x4 records of
+// 576 bytes (9 cache lines), each holding four block pairs (b, b+1) = (2p, 2p+1);
+// when cols % 256 != 0 the last record of a group holds the remaining 1-3 pairs
+// and zero padding. The same 8 blocks' bytes per pair as the row-major file (18
+// bytes per block, so the matrix keeps its size up to that padding), the four
+// pairs' scales first so that every quant load is aligned and none spans two lines:
 //   d[q]     = pair q's f16 scales in the lane order of the kernel's folded sums:
 //              (r0,b) (r2,b) (r0,b+1) (r2,b+1) (r1,b) (r3,b) (r1,b+1) (r3,b+1)
 //   qs[q][0] = [row 0 block b | row 1 block b]   (16 + 16 quant bytes, unchanged)
