@@ -73,10 +73,11 @@ struct PackedMatrix {
 bool packable(const MatView& w);
 // Whether model loading packs a matrix of this type: Q4_0 and Q8_0 unless env
 // TANDEM_PACK=0 (row-major everywhere, for A/B measurements). Measured on the 1B
-// shape, 2 threads: packed Q4_0 decodes at 74 % of the roofline against 61 %
-// row-major and prefills 1.8x faster (decode_roofline_xeon*.json); packed Q8_0
-// decodes at 86-94 % against 85-88 % row-major on the Xeon host and prefills
-// 1.1x faster there, within noise of row-major on the dev VM (q8_0_pack_ab.json).
+// shape, 2 threads, Xeon host (decode_roofline_xeon.json, q8_0_pack_ab.json):
+// packed Q8_0 decodes at 90-97 % of the roofline against 82-88 % row-major, packed
+// Q4_0 (aligned records) at 78-89 % against 75-79 % for the earlier 144-byte
+// records and about 61 % row-major; on the dev VM both are within noise of the
+// row-major kernels for decode.
 bool packing_enabled(DType type);
 // packing_enabled(w.type) && packable(w): whether a loader packs this matrix.
 bool should_pack(const MatView& w);
