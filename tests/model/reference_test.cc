@@ -84,10 +84,12 @@ TEST_P(ReferenceTest, AllTokenLogitsMatchNumpy) {
   const std::string path = write_model(c.spec, c.name + ".gguf");
   auto model = Model::load(path);
   // These cases exist to cover the packed layouts.
-  if (c.name == "Q8_0_gqa_dim256")
+  if (c.name == "Q8_0_gqa_dim256") {
     ASSERT_EQ(model->weights().layers[0].w_down.layout, kernels::Layout::kQ8_0x4);
-  if (c.name == "Q4_0_gqa_dim256")
+  }
+  if (c.name == "Q4_0_gqa_dim256") {
     ASSERT_EQ(model->weights().layers[0].w_down.layout, kernels::Layout::kQ4_0x4);
+  }
   ThreadPool pool(2);
   KvCache cache = model->make_cache(64, 1);
   const std::vector<int32_t> tokens = {1, 17, 42, 5, 99, 3, 250, 7, 64, 11};
