@@ -131,7 +131,11 @@ void register_router(CLI::App& app, CommonOptions& common) {
     c->add_option("--tokens", o->quality_tokens, "tokens generated per quality prompt");
     c->add_option("--timing-tokens", o->timing_tokens, "tokens per timing request");
     c->add_option("--batch", o->batch, "concurrent requests of the batched timing point");
-    c->add_option("--repeats", o->repeats, "forward timings per point (median kept)");
+    c->add_option("--repeats", o->repeats, "forwards per point per round (the mean is kept)");
+    c->add_option("--rounds", o->min_rounds, "rounds over all forward points, at least");
+    c->add_option(
+        "--forward-seconds", o->min_seconds,
+        "seconds per model spent on the forward table, at least (rounds go on until both hold)");
     c->add_option("--slots", o->engine.slots, "engine slots (sequences per forward at most)");
     c->add_option("-t,--threads", common.threads, "Threads (default: all CPUs)");
     c->callback([o, config, out, &common] { run_profile(*config, *o, *out, common); });

@@ -28,6 +28,7 @@ struct ServeFlags {
   serve::ServerOptions server;
   serve::EngineOptions engine;
   double default_deadline_ms = 0;
+  double idle_spin_ms = 1000;
   std::string routing_deadline_ms = "auto";
   double grace_s = 30;
 };
@@ -74,6 +75,11 @@ void register_serve(CLI::App& app, CommonOptions& common) {
                   "enforced): auto = the policy's own (learned: the middle of the deadline range "
                   "it was trained on; static: none), 0 = none, or milliseconds")
       ->capture_default_str();
+  cmd->add_option("--idle-spin-ms", o->idle_spin_ms,
+                  "When out of work, poll this long for new requests before sleeping (keeps a "
+                  "virtual machine's CPU from idling between requests; 0 = sleep at once)")
+      ->check(CLI::Range(0.0, 10000.0))
+      ->capture_default_str();
   cmd->add_option("--default-max-tokens", o->server.default_max_tokens,
                   "max_tokens of requests that give none")
       ->capture_default_str();
@@ -95,6 +101,7 @@ void register_serve(CLI::App& app, CommonOptions& common) {
     std::unique_ptr<serve::Policy> policy = serve::make_policy(policy_spec, config.tiers);
     o->engine.threads = common.resolved_threads();
     o->server.default_deadline_s = o->default_deadline_ms / 1000.0;
+    o->engine.idle_spin_s = o->idle_spin_ms / 1000.0;
     if (o->routing_deadline_ms == "auto") {
       o->engine.routing_deadline_s = -1;
     } else {

@@ -2,12 +2,7 @@
 
 #include <algorithm>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define TANDEM_PAUSE() _mm_pause()
-#else
-#define TANDEM_PAUSE() std::this_thread::yield()
-#endif
+#include "tandem/base/cpu_relax.h"
 
 namespace tandem {
 namespace {
@@ -49,7 +44,7 @@ void ThreadPool::worker_loop(int index) {
   for (;;) {
     uint64_t g = generation_.load(std::memory_order_acquire);
     for (int spin = 0; g == seen && spin < kSpinIterations; ++spin) {
-      TANDEM_PAUSE();
+      cpu_relax();
       g = generation_.load(std::memory_order_acquire);
     }
     while (g == seen) {
@@ -76,7 +71,7 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   execute(0);
   int p = pending_.load(std::memory_order_acquire);
   for (int spin = 0; p != 0 && spin < kSpinIterations; ++spin) {
-    TANDEM_PAUSE();
+    cpu_relax();
     p = pending_.load(std::memory_order_acquire);
   }
   while (p != 0) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 
+#include "tandem/base/cpu_relax.h"
 #include "tandem/base/error.h"
 #include "tandem/base/timer.h"
 #include "tandem/decode/strategy.h"
@@ -133,7 +134,7 @@ void Engine::drain() {
     std::lock_guard<std::mutex> lock(mu_);
     draining_ = true;
   }
-  cv_.notify_all();
+  notify();
 }
 
 bool Engine::draining() const {
@@ -152,7 +153,7 @@ void Engine::stop() {
     stopping_ = true;
     draining_ = true;
   }
-  cv_.notify_all();
+  notify();
   if (thread_.joinable()) thread_.join();
   // Anything still queued gets an answer: nobody will serve it now.
   std::lock_guard<std::mutex> lock(mu_);
@@ -253,7 +254,7 @@ Admission Engine::submit(GenerationParams p) {
   tier_queued_tokens_[tier] += cost;
   update_gauges_locked();
   lock.unlock();
-  cv_.notify_all();
+  notify();
   return {stream, {}};
 }
 
@@ -337,10 +338,31 @@ void Engine::admit_locked(Clock::time_point now) {
   }
 }
 
+void Engine::notify() {
+  signals_.fetch_add(1, std::memory_order_release);
+  cv_.notify_all();
+}
+
+void Engine::spin_for_work() {
+  const uint64_t seen = signals_.load(std::memory_order_acquire);
+  const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(options_.idle_spin_s));
+  while (signals_.load(std::memory_order_acquire) == seen && Clock::now() < until) {
+    for (int i = 0; i < 64; ++i) cpu_relax();
+    std::this_thread::yield();  // others runnable on this CPU go first
+  }
+}
+
 void Engine::loop() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
+      if (running_.empty() && queue_.empty() && !stopping_ && !spun_since_work_) {
+        spun_since_work_ = true;
+        lock.unlock();
+        spin_for_work();
+        lock.lock();
+      }
       if (running_.empty()) {
         // Wake for new work, or now and then to expire queued deadlines.
         cv_.wait_for(lock, std::chrono::milliseconds(50),
@@ -351,6 +373,7 @@ void Engine::loop() {
       update_gauges_locked();
       if (running_.empty()) continue;
     }
+    spun_since_work_ = options_.idle_spin_s <= 0;
     try {
       step();
     } catch (const std::exception& e) {
@@ -628,7 +651,7 @@ void Engine::release(Sequence& s) {
   free_slots_.push_back(s.slot);
   --tier_running_[s.tier];
   tier_inflight_[s.tier] -= s.params.max_tokens;
-  cv_.notify_all();
+  notify();
 }
 
 }  // namespace tandem::serve

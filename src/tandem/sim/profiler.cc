@@ -114,8 +114,8 @@ ModelCost measure_forward(const std::string& name, const std::string& path,
     fo.logits = LogitsMode::kLast;
     model->forward(pre, cache, fo, out, pool);
   }
-  ModelCost mc;
-  mc.name = name;
+  // One batch per point: `tokens` spread over up to `slots` sequences, one token each first.
+  std::vector<std::vector<SequenceInput>> batches;
   for (int64_t tokens : o.forward_points) {
     const int n = static_cast<int>(std::min<int64_t>(tokens, slots));
     std::vector<SequenceInput> batch;
@@ -126,23 +126,37 @@ ModelCost measure_forward(const std::string& name, const std::string& path,
       for (int64_t i = 0; i < k; ++i) in.tokens.push_back(token(q * 31 + i));
       batch.push_back(std::move(in));
     }
-    ForwardOptions fo;
-    fo.logits = LogitsMode::kLast;
-    // Back-to-back forwards for at least `min_point_s` (and `repeats` runs): the mean, so that
-    // a machine shared with other work is charged its sustained speed, not its best burst.
-    auto once = [&] {
-      for (int q = 0; q < n; ++q) cache.truncate(q, ctx);
-      model->forward(batch, cache, fo, out, pool);
-    };
-    once();  // warm-up
-    Timer t;
-    int runs = 0;
-    while (runs < std::max(1, o.repeats) || t.seconds() < o.min_point_s) {
-      once();
-      ++runs;
-    }
-    mc.forward.emplace_back(tokens, t.seconds() / runs);
+    batches.push_back(std::move(batch));
   }
+  ForwardOptions fo;
+  fo.logits = LogitsMode::kLast;
+  auto once = [&](const std::vector<SequenceInput>& batch) {
+    for (const SequenceInput& in : batch) cache.truncate(in.seq, ctx);
+    model->forward(batch, cache, fo, out, pool);
+  };
+  for (const auto& batch : batches) once(batch);  // warm-up
+  // Rounds over all points (`repeats` forwards per point per round) until both
+  // `min_rounds` and `min_seconds` are reached; a point's cost is the mean of all
+  // its forwards. Sweeping the points in rounds, rather than one point after the
+  // other, lets every point see the same mix of the machine's states (a shared
+  // host drifts by 30 % and more within seconds), so the table is consistent
+  // across points and its level is the sustained one a minute-long serving run sees.
+  std::vector<double> seconds(batches.size(), 0.0);
+  std::vector<int64_t> runs(batches.size(), 0);
+  Timer total;
+  for (int round = 0; round < std::max(1, o.min_rounds) || total.seconds() < o.min_seconds;
+       ++round) {
+    for (size_t p = 0; p < batches.size(); ++p) {
+      Timer t;
+      for (int r = 0; r < std::max(1, o.repeats); ++r) once(batches[p]);
+      seconds[p] += t.seconds();
+      runs[p] += std::max(1, o.repeats);
+    }
+  }
+  ModelCost mc;
+  mc.name = name;
+  for (size_t p = 0; p < batches.size(); ++p)
+    mc.forward.emplace_back(o.forward_points[p], seconds[p] / static_cast<double>(runs[p]));
   std::string line = fmt::format("model {}: forward ms by tokens:", name);
   for (const auto& [n, sec] : mc.forward) line += fmt::format(" {}:{:.2f}", n, sec * 1e3);
   say(line);

@@ -3,9 +3,11 @@
 //  * Model forward costs: each model of the configuration, loaded on its own,
 //    runs Model::forward over `forward_points` token counts (spread over up to
 //    `slots` sequences, one token each first, each sequence holding a
-//    `context_tokens`-token prompt); the mean of back-to-back runs per point
-//    (at least `repeats`, at least `min_point_s`), so that a machine shared with
-//    other work is charged its sustained speed rather than its best burst.
+//    `context_tokens`-token prompt), swept in rounds (`repeats` forwards per
+//    point per round, at least `min_rounds` rounds and `min_seconds` in all);
+//    a point's cost is the mean of all its forwards, so that a machine shared
+//    with other work is charged its sustained speed rather than its best burst,
+//    and every point the same mix of the machine's states.
 //  * Quality and decode pattern, per tier: greedy continuations of the first
 //    `prompts_per_domain` prompts of bench/prompts/<domain>.jsonl through the
 //    real Engine (all at once), max_tokens tokens, scored by ROUGE-L F1 against
@@ -36,8 +38,9 @@ struct ProfilerOptions {
   int64_t quality_tokens = 48;
   int64_t timing_tokens = 24;
   int batch = 4;
-  int repeats = 5;            // forward timings per point at least ...
-  double min_point_s = 0.05;  // ... and this long in all; their mean is kept
+  int repeats = 2;           // forwards per point per round
+  int min_rounds = 3;        // rounds over all points at least ...
+  double min_seconds = 2.0;  // ... and this long per model in all
   int64_t context_tokens = 64;
   std::vector<int64_t> forward_points = {1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256};
   serve::EngineOptions engine;
