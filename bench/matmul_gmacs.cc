@@ -22,6 +22,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -77,8 +78,8 @@ Matrix make_matrix(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
     }
   }
   m.view = {t, m.bytes.data(), rows, cols};
-  if (kernels::should_pack(m.view)) {
-    m.packed = kernels::pack_matrix(m.view);
+  if (std::optional<kernels::PackedMatrix> p = kernels::pack_for_loading(m.view)) {
+    m.packed = std::move(*p);
     m.view = m.packed.view;
     std::vector<unsigned char>().swap(m.bytes);
   }

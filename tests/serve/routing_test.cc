@@ -49,15 +49,21 @@ serve::GenerationParams request(double deadline_s, int i) {
   return p;
 }
 
+// One-thread engine options with the routing deadline `routing_s`.
+serve::EngineOptions routing_options(double routing_s) {
+  serve::EngineOptions o;
+  o.threads = 1;
+  o.routing_deadline_s = routing_s;
+  return o;
+}
+
 // What the spy saw for a deadline-free request and for one with 3 s, given
 // the engine option `routing_s`.
 std::vector<double> seen_with(double routing_s) {
   serve::Metrics metrics;
   serve::declare_serving_metrics(metrics);
-  serve::EngineOptions o;
-  o.threads = 1;
+  serve::EngineOptions o = routing_options(routing_s);
   o.slots = 2;
-  o.routing_deadline_s = routing_s;
   auto spy = std::make_unique<DeadlineSpy>(1.25);
   const DeadlineSpy* s = spy.get();
   serve::Engine e(serve::default_serve_config(source_path("models/big-q8_0.gguf"), ""), o,
@@ -94,10 +100,8 @@ TEST(ServeRouting, LearnedRouterTreatsDeadlineFreeRequestsAsTheDefaultDeadline) 
   auto picks = [&](double deadline_s, double routing_s) {
     serve::Metrics metrics;
     serve::declare_serving_metrics(metrics);
-    serve::EngineOptions o;
-    o.threads = 1;
+    serve::EngineOptions o = routing_options(routing_s);
     o.max_queued_requests = 64;
-    o.routing_deadline_s = routing_s;
     serve::Engine e(config, o, serve::make_policy("learned:" + policy_file, config.tiers), metrics);
     std::map<std::string, int> n;
     for (int i = 0; i < 40; ++i) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "tandem/base/error.h"
@@ -117,11 +118,11 @@ Weights Weights::bind(const gguf::File& f, const ModelConfig& c) {
 
 void Weights::pack_matrices() {
   auto pack = [this](kernels::MatView& m, bool release) {
-    if (!kernels::should_pack(m)) return;
-    kernels::PackedMatrix p = kernels::pack_matrix(m);
+    std::optional<kernels::PackedMatrix> p = kernels::pack_for_loading(m);
+    if (!p) return;
     if (release) release_pages(m.data, m.rows * row_bytes(m.type, m.cols));
-    m = p.view;
-    packed.push_back(std::move(p));
+    m = p->view;
+    packed.push_back(std::move(*p));
   };
   for (LayerWeights& l : layers)
     for (kernels::MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})

@@ -11,6 +11,7 @@
 #include "tandem/base/error.h"
 #include "tandem/base/timer.h"
 #include "tandem/kernels/cpu/isa.h"
+#include "tandem/kernels/cpu/prefetch.h"
 
 namespace tandem::kernels {
 namespace {
@@ -22,8 +23,8 @@ __attribute__((target("avx2"))) float read_pass_avx2(const float* p, size_t n, b
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
     if (prefetch) {
-      _mm_prefetch(reinterpret_cast<const char*>(p + i + kPrefetchFloats), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(p + i + kPrefetchFloats + 16), _MM_HINT_T0);
+      prefetch_l1(p + i + kPrefetchFloats);
+      prefetch_l1(p + i + kPrefetchFloats + 16);
     }
     a = _mm256_add_ps(a, _mm256_loadu_ps(p + i));
     b = _mm256_add_ps(b, _mm256_loadu_ps(p + i + 8));
@@ -42,7 +43,7 @@ float read_pass_sse(const float* p, size_t n, bool prefetch) {
   __m128 a = _mm_setzero_ps(), b = a, c = a, d = a;
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(p + i + kPrefetchFloats), _MM_HINT_T0);
+    if (prefetch) prefetch_l1(p + i + kPrefetchFloats);
     a = _mm_add_ps(a, _mm_loadu_ps(p + i));
     b = _mm_add_ps(b, _mm_loadu_ps(p + i + 4));
     c = _mm_add_ps(c, _mm_loadu_ps(p + i + 8));

@@ -733,10 +733,10 @@ TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t cols, const Activati
 // A packed matrix's rows [r0, r1) (whole 4-row groups): token groups of up to 4,
 // each against every row group of the chunk; Group(records of one row group,
 // columns, ...) is q4_0x4_group or q8_0x4_group.
-template <class Record, int64_t kColsPerRecord, template <int> class Group>
+template <class Record, template <int> class Group>
 TANDEM_AVX2 void rows_packed(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0,
                              int64_t r1, float* out) {
-  const int64_t n_rec = (w.cols + kColsPerRecord - 1) / kColsPerRecord;  // per row group
+  const int64_t n_rec = records_per_group(w);
   const auto* base = static_cast<const Record*>(w.data);
   for (int64_t t = 0; t < n_tokens; t += kTokenTile) {
     const bool first = t == 0;  // later token groups find the chunk in L2
@@ -943,8 +943,8 @@ const MatmulTable& avx2_matmul_table() {
                              rows_tiled<Q4_0Row>,
                              rows_tiled<Q4_KRow>,
                              rows_tiled<Q6_KRow>,
-                             rows_packed<RecQ4_0x4, 256, Q4_0x4Group>,
-                             rows_packed<RecQ8_0x4, 8 * kQK, Q8_0x4Group>,
+                             rows_packed<RecQ4_0x4, Q4_0x4Group>,
+                             rows_packed<RecQ8_0x4, Q8_0x4Group>,
                              quantize_q8_0_avx2};
   return t;
 }

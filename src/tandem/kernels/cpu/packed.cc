@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string_view>
 
 #include "tandem/base/error.h"
@@ -10,14 +11,9 @@
 namespace tandem::kernels {
 namespace {
 
-// Records per row group of a kQ4_0x4 matrix (the last one partial when cols % 256 != 0).
-int64_t q4_records(int64_t cols) {
-  return (cols / 64 + 3) / 4;
-}
-
 // The record holding block pair p of row group g, and where row i's half of block j lives in it.
 const RecQ4_0x4& record(const MatView& w, int64_t g, int64_t p) {
-  return static_cast<const RecQ4_0x4*>(w.data)[g * q4_records(w.cols) + p / 4];
+  return static_cast<const RecQ4_0x4*>(w.data)[g * records_per_group(w) + p / 4];
 }
 int vector_of(int i, int j) {
   return 2 * j + i / 2;
@@ -43,9 +39,10 @@ Bytes allocate(size_t bytes) {
 }
 
 PackedMatrix pack_q4_0(const MatView& w) {
-  const int64_t groups = w.rows / 4, pairs = w.cols / 64, n_rec = q4_records(w.cols);
+  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ4_0x4}, {nullptr, nullptr}};
+  const int64_t groups = w.rows / 4, pairs = w.cols / 64, n_rec = records_per_group(m.view);
   const size_t bytes = static_cast<size_t>(groups * n_rec) * sizeof(RecQ4_0x4);
-  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ4_0x4}, allocate(bytes)};
+  m.bytes = allocate(bytes);
   m.view.data = m.bytes.get();
   std::memset(m.bytes.get(), 0, bytes);  // a partial last record's unused pairs
   auto* out = reinterpret_cast<RecQ4_0x4*>(m.bytes.get());
@@ -67,29 +64,28 @@ PackedMatrix pack_q4_0(const MatView& w) {
 
 // Record k of row group g of a kQ8_0x4 matrix, and where block j of it keeps row i's scale.
 const RecQ8_0x4& q8_record(const MatView& w, int64_t g, int64_t k) {
-  return static_cast<const RecQ8_0x4*>(w.data)[g * (w.cols / 256) + k];
+  return static_cast<const RecQ8_0x4*>(w.data)[g * records_per_group(w) + k];
 }
 template <class Rec>  // RecQ8_0x4, const or not
 auto& q8_scale(Rec& rec, int i, int j) {
   return rec.d[j / 2][4 * (j % 2) + i];
 }
 
-PackedMatrix pack_q8_0(const MatView& w) {
-  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ8_0x4},
-                 allocate(static_cast<size_t>(w.rows / 4 * w.cols / 256) * sizeof(RecQ8_0x4))};
+// Nothing when a quant is -128 (the packed kernel's sign trick cannot hold it):
+// the check rides along with the copy, so the matrix is read once.
+std::optional<PackedMatrix> pack_q8_0(const MatView& w) {
+  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ8_0x4}, {nullptr, nullptr}};
+  const int64_t n_rec = records_per_group(m.view);
+  m.bytes = allocate(static_cast<size_t>(w.rows / 4 * n_rec) * sizeof(RecQ8_0x4));
   m.view.data = m.bytes.get();
   auto* out = reinterpret_cast<RecQ8_0x4*>(m.bytes.get());
   for (int64_t r = 0; r < w.rows; ++r) {
     for (int64_t b = 0; b < w.cols / kQK; ++b) {
       const auto& blk = row_block<BlockQ8_0>(w, r, b);
-      RecQ8_0x4& rec = out[(r / 4) * (w.cols / 256) + b / 8];
+      RecQ8_0x4& rec = out[(r / 4) * n_rec + b / 8];
       const int i = static_cast<int>(r % 4), j = static_cast<int>(b % 8);
       for (int8_t q : blk.qs)
-        if (q == -128)
-          fail(
-              "pack_matrix: Q8_0 row {} block {} holds the quant -128, which the packed kernel "
-              "cannot represent; the matrix must stay row-major (check packable() first)",
-              r, b);
+        if (q == -128) return std::nullopt;
       q8_scale(rec, i, j) = blk.d;
       std::memcpy(rec.qs[j][i], blk.qs, kQK);
     }
@@ -127,17 +123,29 @@ bool packing_enabled(DType type) {
   return !off && (type == DType::Q4_0 || type == DType::Q8_0);
 }
 
-bool should_pack(const MatView& w) {
-  return packing_enabled(w.type) && packable(w);
+int64_t records_per_group(const MatView& w) {
+  return (w.cols + 255) / 256;  // Q4_0: a partial last record when cols % 256 != 0
+}
+
+std::optional<PackedMatrix> try_pack_matrix(const MatView& w) {
+  if (!packable_shape(w)) return std::nullopt;
+  if (w.type == DType::Q4_0) return pack_q4_0(w);
+  return pack_q8_0(w);
+}
+
+std::optional<PackedMatrix> pack_for_loading(const MatView& w) {
+  if (!packing_enabled(w.type)) return std::nullopt;
+  return try_pack_matrix(w);
 }
 
 PackedMatrix pack_matrix(const MatView& w) {
-  if (!packable_shape(w))  // a Q8_0 -128 is refused while copying (one pass over the bytes)
+  std::optional<PackedMatrix> m = try_pack_matrix(w);
+  if (!m)
     fail(
         "pack_matrix: a {} matrix of {} x {} has no packed layout (needs rows % 4 == 0 and Q4_0 "
         "with cols % 64 == 0 or Q8_0 with cols % 256 == 0 and no quant -128)",
         dtype_name(w.type), w.rows, w.cols);
-  return w.type == DType::Q4_0 ? pack_q4_0(w) : pack_q8_0(w);
+  return std::move(*m);
 }
 
 BlockQ4_0 packed_block_q4_0(const MatView& w, int64_t r, int64_t b) {

@@ -41,6 +41,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "tandem/kernels/cpu/matmul.h"
 #include "tandem/tensor/blocks.h"
@@ -79,10 +80,16 @@ bool packable(const MatView& w);
 // records and about 61 % row-major; on the dev VM both are within noise of the
 // row-major kernels for decode.
 bool packing_enabled(DType type);
-// packing_enabled(w.type) && packable(w): whether a loader packs this matrix.
-bool should_pack(const MatView& w);
+// The packed copy of a row-major matrix, or nothing when it is not packable
+// (reads the matrix once: a Q8_0 -128 is found while copying).
+std::optional<PackedMatrix> try_pack_matrix(const MatView& w);
+// What a loader does: try_pack_matrix() when packing_enabled(w.type), else nothing.
+std::optional<PackedMatrix> pack_for_loading(const MatView& w);
 // The packed copy of a packable row-major matrix (tandem::Error otherwise).
 PackedMatrix pack_matrix(const MatView& w);
+// Records per 4-row group of a packed matrix (kQ4_0x4: the last one partial
+// when cols % 256 != 0; kQ8_0x4: cols / 256).
+int64_t records_per_group(const MatView& w);
 // Block b of row r of a kQ4_0x4 / kQ8_0x4 matrix, in the file's block form.
 BlockQ4_0 packed_block_q4_0(const MatView& w, int64_t r, int64_t b);
 BlockQ8_0 packed_block_q8_0(const MatView& w, int64_t r, int64_t b);
