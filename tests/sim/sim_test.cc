@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "tandem/base/error.h"
 #include "tandem/serve/policy.h"
@@ -313,6 +314,40 @@ TEST(Profile, ModelCostsChargeEachModelPerIteration) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("do not fit the 2 models"), std::string::npos) << e.what();
   }
+}
+
+TEST(Profile, EngineOverheadPerTier) {
+  Profile p = two_models();
+  p.tiers[0].overhead_iter_s = 0.0001;  // big ar
+  p.tiers[0].overhead_seq_s = 0.00002;
+  p.tiers[1].overhead_iter_s = 0.0003;  // spec: its drafts' bookkeeping
+  p.tiers[1].overhead_seq_s = 0.0001;
+  IterationLoad l;
+  l.decoding = {2, 0, 0};
+  EXPECT_NEAR(p.iteration(l).seconds, p.models[0].seconds(2) + 0.0001 + 2 * 0.00002, 1e-12);
+  // Both tiers in one iteration: the larger per-iteration cost, each tier's per-sequence cost.
+  l.decoding = {2, 1, 0};
+  EXPECT_NEAR(p.iteration(l).seconds, 3 * 0.001 + 0.015 + 0.0003 + 2 * 0.00002 + 0.0001, 1e-12);
+  // A tier that only prefills pays its per-iteration cost too.
+  IterationLoad pre;
+  pre.prefill_big = {0, 0, 5};
+  EXPECT_NEAR(p.iteration(pre).seconds, p.models[1].seconds(5), 1e-12);  // little: none set
+  // Round trip keeps the tiers' values; a profile without them gives each tier the
+  // profile-wide ones.
+  const Profile q = parse_profile(profile_to_json(p), "mem");
+  EXPECT_DOUBLE_EQ(q.tiers[1].overhead_iter_s, 0.0003);
+  EXPECT_DOUBLE_EQ(q.tiers[0].overhead_seq_s, 0.00002);
+  nlohmann::json j = nlohmann::json::parse(profile_to_json(p));
+  j["overhead_iter_s"] = 0.0005;
+  j["overhead_seq_s"] = 0.00007;
+  for (auto& t : j["tiers"]) t.erase("overhead_iter_s"), t.erase("overhead_seq_s");
+  const Profile old = parse_profile(j.dump(), "old.json");
+  for (const TierProfile& t : old.tiers) {
+    EXPECT_DOUBLE_EQ(t.overhead_iter_s, 0.0005) << t.name;
+    EXPECT_DOUBLE_EQ(t.overhead_seq_s, 0.00007) << t.name;
+  }
+  j["tiers"][0]["overhead_seq_s"] = -1;
+  EXPECT_THROW(parse_profile(j.dump(), "neg.json"), Error);
 }
 
 }  // namespace

@@ -99,11 +99,13 @@ IterationCost Profile::iteration(const IterationLoad& l) const {
     }
   }
   std::vector<int64_t> main(nm, 0);
-  int64_t seqs = 0;
+  double overhead_iter = 0, overhead_seqs = 0;
   for (size_t t = 0; t < nt; ++t) {
     const TierProfile& tp = tiers[t];
     const int n = at_or_zero(l.decoding, t);
-    seqs += n;
+    if (n > 0 || at_or_zero(l.prefill_big, t) > 0 || at_or_zero(l.prefill_little, t) > 0)
+      overhead_iter = std::max(overhead_iter, tp.overhead_iter_s);
+    overhead_seqs += tp.overhead_seq_s * n;
     if (tp.speculative()) {
       main[tp.big] += n * std::max<int64_t>(1, std::lround(tp.big_tokens_per_cycle));
       main[tp.little] += at_or_zero(l.prefill_little, t);
@@ -119,7 +121,7 @@ IterationCost Profile::iteration(const IterationLoad& l) const {
     c.seconds += models[m].seconds(main[m]);
     work = work || main[m] > 0;
   }
-  if (work) c.seconds += overhead_iter_s + overhead_seq_s * static_cast<double>(seqs);
+  if (work) c.seconds += overhead_iter + overhead_seqs;
   return c;
 }
 
@@ -169,6 +171,8 @@ void Profile::validate(const std::string& origin) const {
            t.name, t.big, t.little, nm);
     if (!(t.tokens_per_cycle > 0) || bad(t.drafts_per_cycle) || !(t.big_tokens_per_cycle > 0))
       fail("{}: tier '{}': tokens_per_cycle and big_tokens_per_cycle must be > 0", origin, t.name);
+    if (bad(t.overhead_iter_s) || bad(t.overhead_seq_s))
+      fail("{}: tier '{}': engine overheads must be finite and >= 0", origin, t.name);
   }
   for (const ModelCost& m : models) {
     if (m.forward.empty()) fail("{}: model '{}' has no forward timings", origin, m.name);
@@ -224,6 +228,8 @@ Profile parse_profile(const std::string& json_text, const std::string& origin) {
         t.tokens_per_cycle = jt.at("tokens_per_cycle").get<double>();
         t.drafts_per_cycle = jt.at("drafts_per_cycle").get<double>();
         t.big_tokens_per_cycle = jt.at("big_tokens_per_cycle").get<double>();
+        t.overhead_iter_s = jt.value("overhead_iter_s", p.overhead_iter_s);
+        t.overhead_seq_s = jt.value("overhead_seq_s", p.overhead_seq_s);
       } else {
         t.step_base_s = jt.at("step_base_s").get<double>();
         t.step_per_seq_s = jt.at("step_per_seq_s").get<double>();
@@ -282,6 +288,8 @@ std::string profile_to_json(const Profile& p) {
       jt["tokens_per_cycle"] = t.tokens_per_cycle;
       jt["drafts_per_cycle"] = t.drafts_per_cycle;
       jt["big_tokens_per_cycle"] = t.big_tokens_per_cycle;
+      jt["overhead_iter_s"] = t.overhead_iter_s;
+      jt["overhead_seq_s"] = t.overhead_seq_s;
     }
     jt["step_base_s"] = t.step_base_s;
     jt["step_per_seq_s"] = t.step_per_seq_s;

@@ -9,7 +9,11 @@
 // one iteration, see serve/engine.h):
 //   {"format": "tandem-profile", "version": 2, "domains": [...], "slots": 8,
 //    "overhead_iter_s": 0.0002,   engine time per iteration outside forwards
-//    "overhead_seq_s": 0.00002,   ... and per running sequence
+//    "overhead_seq_s": 0.00002,   ... and per running sequence (the defaults of
+//                                 the tiers' own "overhead_iter_s"/"overhead_seq_s":
+//                                 an iteration costs the largest per-iteration
+//                                 value of its tiers plus each tier's per-sequence
+//                                 value times its sequences)
 //    "models": [{"name": "big", "forward": [[1, 0.004], [2, 0.0045], ...]}, ...],
 //               forward seconds by tokens fed in one call (all sequences), interpolated
 //               linearly between points, the last slope beyond the last point
@@ -50,6 +54,10 @@ struct TierProfile {
   double tokens_per_cycle = 1;
   double drafts_per_cycle = 0;
   double big_tokens_per_cycle = 1;
+  // Engine time outside forwards per iteration this tier's sequences run in, and
+  // per such sequence (speculative tiers pay for their draft bookkeeping); a
+  // profile without them gives every tier the profile-wide values.
+  double overhead_iter_s = 0, overhead_seq_s = 0;
   bool speculative() const { return little >= 0; }
 };
 

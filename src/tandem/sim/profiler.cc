@@ -6,6 +6,8 @@
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <utility>
 
 #include "tandem/base/error.h"
 #include "tandem/base/thread_pool.h"
@@ -79,6 +81,20 @@ double run_batch(serve::Engine& engine, std::vector<serve::GenerationParams> bat
     }
   }
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Engine overhead per iteration = a + c * sequences from (sequences, seconds)
+// samples, least squares, clamped at >= 0; (0, 0) without samples.
+std::pair<double, double> fit_overhead(const std::vector<std::pair<double, double>>& samples) {
+  if (samples.empty()) return {0.0, 0.0};
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const auto& [x, y] : samples) sx += x, sy += y, sxx += x * x, sxy += x * y;
+  const double n = static_cast<double>(samples.size());
+  const double den = n * sxx - sx * sx;
+  double c = den > 0 ? (n * sxy - sx * sy) / den : 0;
+  double a = (sy - c * sx) / n;
+  if (c < 0) c = 0, a = sy / n;
+  return {std::max(0.0, a), c};
 }
 
 // Forward seconds of `model` by tokens fed (see the header).
@@ -233,6 +249,7 @@ Profile measure_profile(const serve::ServeConfig& config, const ProfilerOptions&
     tp.little = spec.little.empty() ? -1 : config.model_index(spec.little);
     const int tier = static_cast<int>(t);
     run_batch(engine, {params(timing_prompt, tier, 4)}, nullptr);  // warm-up
+    std::vector<std::pair<double, double>> tier_overhead;
     for (int b : {1, o.batch}) {
       std::vector<serve::GenerationParams> batch;
       for (int i = 0; i < b; ++i) batch.push_back(params(timing_prompt, tier, o.timing_tokens));
@@ -241,13 +258,17 @@ Profile measure_profile(const serve::ServeConfig& config, const ProfilerOptions&
       const double wall = run_batch(engine, std::move(batch), nullptr);
       const double iters = metrics.value("tandem:engine_iterations_total") - it0;
       const double outside = wall - (forward_seconds() - f0);
-      if (iters > 0) overhead.emplace_back(b, outside / iters);
+      if (iters > 0) {
+        overhead.emplace_back(b, outside / iters);
+        tier_overhead.emplace_back(b, outside / iters);
+      }
       runs.push_back({static_cast<int>(t), b, wall});
       say(fmt::format(
           "{}: {} sequence(s): {:.1f} ms, {:.0f} iterations, {:.3f} ms/iteration outside "
           "forwards",
           tp.name, b, wall * 1e3, iters, iters > 0 ? outside / iters * 1e3 : 0.0));
     }
+    std::tie(tp.overhead_iter_s, tp.overhead_seq_s) = fit_overhead(tier_overhead);
     // Quality and decode pattern: all prompts of all domains at once (greedy, so batching
     // does not change the text).
     std::vector<serve::GenerationParams> batch;
@@ -286,21 +307,9 @@ Profile measure_profile(const serve::ServeConfig& config, const ProfilerOptions&
     prof.tiers.push_back(std::move(tp));
   }
   engine.stop();
-  // overhead = a + c * sequences, least squares (clamped at >= 0).
-  if (!overhead.empty()) {
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (const auto& [x, y] : overhead) sx += x, sy += y, sxx += x * x, sxy += x * y;
-    const double n = static_cast<double>(overhead.size());
-    const double den = n * sxx - sx * sx;
-    double c = den > 0 ? (n * sxy - sx * sy) / den : 0;
-    double a = (sy - c * sx) / n;
-    if (c < 0) c = 0, a = sy / n;
-    if (a < 0) a = 0;
-    prof.overhead_iter_s = a;
-    prof.overhead_seq_s = c;
-    say(fmt::format("engine overhead: {:.3f} ms per iteration + {:.3f} ms per sequence", a * 1e3,
-                    c * 1e3));
-  }
+  std::tie(prof.overhead_iter_s, prof.overhead_seq_s) = fit_overhead(overhead);
+  say(fmt::format("engine overhead (all tiers): {:.3f} ms per iteration + {:.3f} ms per sequence",
+                  prof.overhead_iter_s * 1e3, prof.overhead_seq_s * 1e3));
   prof.validate("measured profile");
   prof.derive_tier_costs();
   // Calibration: the timing runs again, in the simulator.

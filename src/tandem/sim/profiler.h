@@ -16,7 +16,9 @@
 //    verification.
 //  * Engine overhead: per tier, 1 and `batch` concurrent requests of
 //    `timing_tokens` tokens through the Engine; (wall - time in forwards) per
-//    iteration, fitted as overhead_iter_s + overhead_seq_s * sequences; each of
+//    iteration, fitted as overhead_iter_s + overhead_seq_s * sequences per tier
+//    (speculative tiers' iterations carry their drafts' bookkeeping) and over
+//    all tiers (the profile-wide default); each of
 //    these runs is then simulated from the finished profile and measured vs
 //    simulated time is reported (and written into the profile's note).
 // Slow (it runs the models); `progress` gets one line per measurement.
