@@ -22,9 +22,10 @@ class DeadlineSpy final : public serve::Policy {
  public:
   explicit DeadlineSpy(double default_s) : default_s_(default_s) {}
   std::string name() const override { return "spy"; }
-  int choose(const serve::RequestFeatures& f, const serve::LoadState&) const override {
+  int choose(const serve::RequestFeatures& f, const serve::LoadState& load) const override {
     std::lock_guard<std::mutex> lock(mu_);
     seen_.push_back(f.deadline_s);
+    rates_.push_back(load.arrival_rate);
     return 0;
   }
   double default_routing_deadline_s() const override { return default_s_; }
@@ -32,11 +33,16 @@ class DeadlineSpy final : public serve::Policy {
     std::lock_guard<std::mutex> lock(mu_);
     return seen_;
   }
+  std::vector<double> rates() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return rates_;
+  }
 
  private:
   double default_s_;
   mutable std::mutex mu_;
   mutable std::vector<double> seen_;
+  mutable std::vector<double> rates_;
 };
 
 serve::GenerationParams request(double deadline_s, int i) {
@@ -81,6 +87,24 @@ TEST(ServeRouting, DeadlineFreeRequestsAreRoutedWithTheRoutingDeadline) {
   // An explicit routing deadline, and none (the policy sees no deadline).
   EXPECT_EQ(seen_with(0.7), (std::vector<double>{0.7, 3.0}));
   EXPECT_EQ(seen_with(0), (std::vector<double>{inf, 3.0}));
+}
+
+// The policy sees the arrival rate before the request it routes is counted, as
+// the simulator shows it to the policies it trains (sim/simulator.cc arrive()).
+TEST(ServeRouting, PolicySeesTheArrivalRateBeforeTheRequestCounts) {
+  serve::Metrics metrics;
+  serve::declare_serving_metrics(metrics);
+  auto spy = std::make_unique<DeadlineSpy>(1.0);
+  const DeadlineSpy* s = spy.get();
+  serve::Engine e(serve::default_serve_config(source_path("models/big-q8_0.gguf"), ""),
+                  routing_options(0), std::move(spy), metrics);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(e.submit(request(2.0, i)).stream);
+  const std::vector<double> rates = s->rates();
+  ASSERT_EQ(rates.size(), 3u);
+  // Each arrival adds 0.1 (10 s time constant); microseconds apart, nothing decays.
+  EXPECT_NEAR(rates[0], 0.0, 1e-4);
+  EXPECT_NEAR(rates[1], 0.1, 1e-4);
+  EXPECT_NEAR(rates[2], 0.2, 1e-4);
 }
 
 // The shipped dev-VM router: deadline-free requests are routed exactly as the

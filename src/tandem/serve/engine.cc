@@ -205,23 +205,32 @@ Admission Engine::submit(GenerationParams p) {
   const int64_t cost = prompt + std::min<int64_t>(p.max_tokens, n_ctx_ - prompt);
   std::unique_lock<std::mutex> lock(mu_);
   const Clock::time_point now = Clock::now();
-  // Arrival rate: exponentially decayed count over a 10 s time constant.
-  arrival_rate_ = arrival_rate_ * std::exp(-seconds_between(last_arrival_, now) / 10.0) + 0.1;
-  last_arrival_ = now;
+  // Arrival rate: exponentially decayed count over a 10 s time constant. The policy
+  // sees the load before this arrival is counted, as the simulator shows it to the
+  // policies it trains (sim/simulator.h).
+  auto count_arrival = [&] {
+    arrival_rate_ = arrival_rate_ * std::exp(-seconds_between(last_arrival_, now) / 10.0) + 0.1;
+    last_arrival_ = now;
+  };
   auto refuse = [&](ApiError e) {
     lock.unlock();
     count_request(p.tier >= 0 ? config_.tiers[p.tier].name : "", e.status);
     return Admission{nullptr, std::move(e)};
   };
-  if (draining_)
+  if (draining_) {
+    count_arrival();
     return refuse(ApiError{503, "unavailable", "unavailable",
                            "the server is shutting down; retry on another replica", "", 1});
+  }
   int tier = p.tier;
-  if (tier < 0) {
+  if (tier >= 0) {
+    count_arrival();
+  } else {
     // A request without a deadline is routed with the routing deadline (policy.h).
     RequestFeatures f{p.task, prompt, p.max_tokens,
                       routing_deadline(p.deadline_s, routing_deadline_s_)};
     tier = policy_->choose(f, load_locked());
+    count_arrival();
     metrics_.add(
         "tandem:policy_decisions_total", 1,
         {tier >= 0 && tier < static_cast<int>(config_.tiers.size()) ? config_.tiers[tier].name
