@@ -1,13 +1,16 @@
 // Requests without a deadline are routed with the routing deadline
 // (EngineOptions::routing_deadline_s; serve/policy.h): the policy is shown that
 // deadline instead of "none", which a learned router was not trained to handle.
-// The engines here are never started: submit() only routes and queues, so the
-// queue grows with every request (the load a policy sees rises).
+// Most engines here are never started: submit() only routes and queues, so the
+// queue grows with every request (the load a policy sees rises). The last tests
+// check that the load a policy sees is the simulator's (sim/simulator.cc).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "serve/serve_test_util.h"
 #include "tandem/serve/engine.h"
@@ -26,6 +29,7 @@ class DeadlineSpy final : public serve::Policy {
     std::lock_guard<std::mutex> lock(mu_);
     seen_.push_back(f.deadline_s);
     rates_.push_back(load.arrival_rate);
+    inflight_.push_back(load.tiers.empty() ? -1 : load.tiers[0].inflight_tokens);
     return 0;
   }
   double default_routing_deadline_s() const override { return default_s_; }
@@ -37,12 +41,17 @@ class DeadlineSpy final : public serve::Policy {
     std::lock_guard<std::mutex> lock(mu_);
     return rates_;
   }
+  std::vector<int64_t> inflight() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return inflight_;
+  }
 
  private:
   double default_s_;
   mutable std::mutex mu_;
   mutable std::vector<double> seen_;
   mutable std::vector<double> rates_;
+  mutable std::vector<int64_t> inflight_;
 };
 
 serve::GenerationParams request(double deadline_s, int i) {
@@ -105,6 +114,50 @@ TEST(ServeRouting, PolicySeesTheArrivalRateBeforeTheRequestCounts) {
   EXPECT_NEAR(rates[0], 0.0, 1e-4);
   EXPECT_NEAR(rates[1], 0.1, 1e-4);
   EXPECT_NEAR(rates[2], 0.2, 1e-4);
+}
+
+// In-flight tokens are the tokens running sequences may still generate (policy.h),
+// as the simulator counts them: they fall while a sequence streams, to 0 at its end.
+TEST(ServeRouting, InflightTokensFallAsSequencesGenerate) {
+  serve::Metrics metrics;
+  serve::declare_serving_metrics(metrics);
+  auto spy = std::make_unique<DeadlineSpy>(1.0);
+  const DeadlineSpy* s = spy.get();
+  serve::Engine e(serve::default_serve_config(source_path("models/big-q8_0.gguf"), ""),
+                  routing_options(0), std::move(spy), metrics);
+  e.start();
+  auto finish = [](serve::RequestStream& st) {
+    for (;;) {
+      std::optional<serve::Event> ev = st.next(std::chrono::seconds(60));
+      ASSERT_TRUE(ev) << "no event within 60 s";
+      if (ev->kind != serve::Event::Kind::kText) return;
+    }
+  };
+  serve::GenerationParams a = request(0, 0);
+  a.max_tokens = 48;
+  a.sampling.repeat_penalty = 1.3f;  // keeps the demo model from ending early
+  const serve::Admission first = e.submit(a);
+  ASSERT_TRUE(first.stream);
+  int chunks = 0;  // each text event carries at least one token
+  while (chunks < 8) {
+    std::optional<serve::Event> ev = first.stream->next(std::chrono::seconds(60));
+    ASSERT_TRUE(ev && ev->kind == serve::Event::Kind::kText) << "the sequence ended early";
+    ++chunks;
+  }
+  serve::GenerationParams b = request(0, 1);
+  b.max_tokens = 4;
+  const serve::Admission second = e.submit(b);  // sees the first one's remaining tokens
+  ASSERT_TRUE(second.stream);
+  finish(*first.stream);
+  finish(*second.stream);
+  ASSERT_TRUE(e.submit(request(0, 2)).stream);  // nothing runs now
+  const std::vector<int64_t> seen = s->inflight();
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0], 0);
+  EXPECT_LE(seen[1], 48 - chunks);
+  EXPECT_GE(seen[1], 0);
+  EXPECT_EQ(seen[2], 0);
+  e.stop();
 }
 
 // The shipped dev-VM router: deadline-free requests are routed exactly as the

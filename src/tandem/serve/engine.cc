@@ -53,6 +53,7 @@ struct Engine::Sequence {
   std::optional<decode::ForwardRequest> pending;
   size_t fed = 0;  // tokens of `pending` already run (chunked prefill)
   int64_t completion_tokens = 0;
+  int64_t inflight = 0;  // its share of tier_inflight_: tokens it may still generate
   Clock::time_point admitted;
   Clock::time_point last_token;
   bool got_first_token = false;
@@ -340,7 +341,8 @@ void Engine::admit_locked(Clock::time_point now) {
       s->last_token = now;
       metrics_.observe("tandem:queue_time_seconds", seconds_between(s->params.arrival, now));
       ++tier_running_[s->tier];
-      tier_inflight_[s->tier] += s->params.max_tokens;
+      s->inflight = s->params.max_tokens;
+      tier_inflight_[s->tier] += s->inflight;
       running_.push_back(std::move(s));
     }
     it = queue_.erase(it);
@@ -584,6 +586,12 @@ void Engine::emit(Sequence& s) {
     }
     s.last_token = now;
     s.completion_tokens += static_cast<int64_t>(fresh.size());
+    {  // The policy sees tokens still to generate (policy.h TierLoad), as the simulator does.
+      const int64_t done = std::min<int64_t>(s.inflight, static_cast<int64_t>(fresh.size()));
+      s.inflight -= done;
+      std::lock_guard<std::mutex> lock(mu_);
+      tier_inflight_[s.tier] -= done;
+    }
     metrics_.add("tandem:generation_tokens_total", static_cast<double>(fresh.size()), {tier});
     for (int32_t t : fresh) s.text += s.decoder->push(t);
   }
@@ -659,7 +667,8 @@ void Engine::release(Sequence& s) {
   std::lock_guard<std::mutex> lock(mu_);
   free_slots_.push_back(s.slot);
   --tier_running_[s.tier];
-  tier_inflight_[s.tier] -= s.params.max_tokens;
+  tier_inflight_[s.tier] -= s.inflight;
+  s.inflight = 0;
   notify();
 }
 
