@@ -9,6 +9,7 @@
 #include <chrono>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 
@@ -72,20 +73,30 @@ serve::EngineOptions routing_options(double routing_s) {
   return o;
 }
 
+// An engine on the demo big model whose policy is a DeadlineSpy (default 1.25 s).
+struct SpiedEngine {
+  serve::Metrics metrics;
+  const DeadlineSpy* spy = nullptr;
+  std::unique_ptr<serve::Engine> engine;
+  explicit SpiedEngine(const serve::EngineOptions& o) {
+    serve::declare_serving_metrics(metrics);
+    auto p = std::make_unique<DeadlineSpy>(1.25);
+    spy = p.get();
+    engine = std::make_unique<serve::Engine>(
+        serve::default_serve_config(source_path("models/big-q8_0.gguf"), ""), o, std::move(p),
+        metrics);
+  }
+};
+
 // What the spy saw for a deadline-free request and for one with 3 s, given
 // the engine option `routing_s`.
 std::vector<double> seen_with(double routing_s) {
-  serve::Metrics metrics;
-  serve::declare_serving_metrics(metrics);
   serve::EngineOptions o = routing_options(routing_s);
   o.slots = 2;
-  auto spy = std::make_unique<DeadlineSpy>(1.25);
-  const DeadlineSpy* s = spy.get();
-  serve::Engine e(serve::default_serve_config(source_path("models/big-q8_0.gguf"), ""), o,
-                  std::move(spy), metrics);
-  EXPECT_TRUE(e.submit(request(0, 0)).stream);
-  EXPECT_TRUE(e.submit(request(3.0, 1)).stream);
-  return s->seen();
+  SpiedEngine se(o);
+  EXPECT_TRUE(se.engine->submit(request(0, 0)).stream);
+  EXPECT_TRUE(se.engine->submit(request(3.0, 1)).stream);
+  return se.spy->seen();
 }
 
 TEST(ServeRouting, DeadlineFreeRequestsAreRoutedWithTheRoutingDeadline) {
@@ -101,14 +112,9 @@ TEST(ServeRouting, DeadlineFreeRequestsAreRoutedWithTheRoutingDeadline) {
 // The policy sees the arrival rate before the request it routes is counted, as
 // the simulator shows it to the policies it trains (sim/simulator.cc arrive()).
 TEST(ServeRouting, PolicySeesTheArrivalRateBeforeTheRequestCounts) {
-  serve::Metrics metrics;
-  serve::declare_serving_metrics(metrics);
-  auto spy = std::make_unique<DeadlineSpy>(1.0);
-  const DeadlineSpy* s = spy.get();
-  serve::Engine e(serve::default_serve_config(source_path("models/big-q8_0.gguf"), ""),
-                  routing_options(0), std::move(spy), metrics);
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(e.submit(request(2.0, i)).stream);
-  const std::vector<double> rates = s->rates();
+  SpiedEngine se(routing_options(0));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(se.engine->submit(request(2.0, i)).stream);
+  const std::vector<double> rates = se.spy->rates();
   ASSERT_EQ(rates.size(), 3u);
   // Each arrival adds 0.1 (10 s time constant); microseconds apart, nothing decays.
   EXPECT_NEAR(rates[0], 0.0, 1e-4);
@@ -119,12 +125,8 @@ TEST(ServeRouting, PolicySeesTheArrivalRateBeforeTheRequestCounts) {
 // In-flight tokens are the tokens running sequences may still generate (policy.h),
 // as the simulator counts them: they fall while a sequence streams, to 0 at its end.
 TEST(ServeRouting, InflightTokensFallAsSequencesGenerate) {
-  serve::Metrics metrics;
-  serve::declare_serving_metrics(metrics);
-  auto spy = std::make_unique<DeadlineSpy>(1.0);
-  const DeadlineSpy* s = spy.get();
-  serve::Engine e(serve::default_serve_config(source_path("models/big-q8_0.gguf"), ""),
-                  routing_options(0), std::move(spy), metrics);
+  SpiedEngine se(routing_options(0));
+  serve::Engine& e = *se.engine;
   e.start();
   auto finish = [](serve::RequestStream& st) {
     for (;;) {
@@ -151,7 +153,7 @@ TEST(ServeRouting, InflightTokensFallAsSequencesGenerate) {
   finish(*first.stream);
   finish(*second.stream);
   ASSERT_TRUE(e.submit(request(0, 2)).stream);  // nothing runs now
-  const std::vector<int64_t> seen = s->inflight();
+  const std::vector<int64_t> seen = se.spy->inflight();
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_EQ(seen[0], 0);
   EXPECT_LE(seen[1], 48 - chunks);

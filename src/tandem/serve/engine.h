@@ -82,9 +82,10 @@ struct EngineOptions {
   // When the loop runs out of work it polls for new work this long before it
   // sleeps (0 = sleep at once; `tandem serve --idle-spin-ms`, default 1000).
   // On a virtual machine an idle vCPU costs the next requests: on the 2-vCPU
-  // dev VM at 2.5 req/s (demo big model, 1 thread) a 2 s spin gave mean latency
-  // 267 ms instead of 338 and 10 % less time in forwards. The price is up to
-  // this much of one core per idle period, so embedders opt in.
+  // dev VM at 2.5 req/s (demo big model, 1 thread) mean latency was 338 ms
+  // without the spin, 277 ms with 1 s and 267 ms with 2 s (10 % less time in
+  // forwards). The price is up to this much of one core per idle period, so
+  // embedders opt in.
   double idle_spin_s = 0;
 };
 

@@ -83,6 +83,8 @@ struct Profile {
   std::vector<std::string> domains;
   std::vector<TierProfile> tiers;
   std::vector<ModelCost> models;  // empty: a version-1 profile
+  // The overhead fit over all tiers: what parse_profile() gives tiers that carry
+  // none of their own; iteration() charges the tiers' values only.
   double overhead_iter_s = 0, overhead_seq_s = 0;
   int slots = 8;
   std::string note;
