@@ -26,15 +26,12 @@ double run_one(serve::Engine& e, int i) {
   const serve::Admission a = e.submit(std::move(p));
   EXPECT_TRUE(a.stream) << a.error.message;
   if (!a.stream) return 1e9;
-  for (;;) {
-    std::optional<serve::Event> ev = a.stream->next(std::chrono::seconds(60));
-    if (!ev) {
-      ADD_FAILURE() << "request " << i << " got no event within 60 s";
-      return 1e9;
-    }
-    if (ev->kind == serve::Event::Kind::kError) ADD_FAILURE() << ev->error.message;
-    if (ev->kind != serve::Event::Kind::kText) break;
+  const std::optional<serve::Event> end = final_event(*a.stream);
+  if (!end) {
+    ADD_FAILURE() << "request " << i << " got no event within 60 s";
+    return 1e9;
   }
+  if (end->kind == serve::Event::Kind::kError) ADD_FAILURE() << end->error.message;
   return Seconds(std::chrono::steady_clock::now() - t0).count();
 }
 

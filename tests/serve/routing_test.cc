@@ -21,10 +21,11 @@
 namespace tandem::testing {
 namespace {
 
-// Records the deadline every choose() saw; routes everything to tier 0.
-class DeadlineSpy final : public serve::Policy {
+// Records the deadline, arrival rate and tier-0 in-flight tokens every choose()
+// saw; routes everything to tier 0.
+class PolicySpy final : public serve::Policy {
  public:
-  explicit DeadlineSpy(double default_s) : default_s_(default_s) {}
+  explicit PolicySpy(double default_s) : default_s_(default_s) {}
   std::string name() const override { return "spy"; }
   int choose(const serve::RequestFeatures& f, const serve::LoadState& load) const override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -73,14 +74,14 @@ serve::EngineOptions routing_options(double routing_s) {
   return o;
 }
 
-// An engine on the demo big model whose policy is a DeadlineSpy (default 1.25 s).
+// An engine on the demo big model whose policy is a PolicySpy (default 1.25 s).
 struct SpiedEngine {
   serve::Metrics metrics;
-  const DeadlineSpy* spy = nullptr;
+  const PolicySpy* spy = nullptr;
   std::unique_ptr<serve::Engine> engine;
   explicit SpiedEngine(const serve::EngineOptions& o) {
     serve::declare_serving_metrics(metrics);
-    auto p = std::make_unique<DeadlineSpy>(1.25);
+    auto p = std::make_unique<PolicySpy>(1.25);
     spy = p.get();
     engine = std::make_unique<serve::Engine>(
         serve::default_serve_config(source_path("models/big-q8_0.gguf"), ""), o, std::move(p),
@@ -128,13 +129,6 @@ TEST(ServeRouting, InflightTokensFallAsSequencesGenerate) {
   SpiedEngine se(routing_options(0));
   serve::Engine& e = *se.engine;
   e.start();
-  auto finish = [](serve::RequestStream& st) {
-    for (;;) {
-      std::optional<serve::Event> ev = st.next(std::chrono::seconds(60));
-      ASSERT_TRUE(ev) << "no event within 60 s";
-      if (ev->kind != serve::Event::Kind::kText) return;
-    }
-  };
   serve::GenerationParams a = request(0, 0);
   a.max_tokens = 48;
   a.sampling.repeat_penalty = 1.3f;  // keeps the demo model from ending early
@@ -150,8 +144,8 @@ TEST(ServeRouting, InflightTokensFallAsSequencesGenerate) {
   b.max_tokens = 4;
   const serve::Admission second = e.submit(b);  // sees the first one's remaining tokens
   ASSERT_TRUE(second.stream);
-  finish(*first.stream);
-  finish(*second.stream);
+  ASSERT_TRUE(final_event(*first.stream));
+  ASSERT_TRUE(final_event(*second.stream));
   ASSERT_TRUE(e.submit(request(0, 2)).stream);  // nothing runs now
   const std::vector<int64_t> seen = se.spy->inflight();
   ASSERT_EQ(seen.size(), 3u);

@@ -75,6 +75,14 @@ SseResult post_sse(httplib::Client& c, const std::string& path, const nlohmann::
   return r;
 }
 
+std::optional<serve::Event> final_event(serve::RequestStream& stream,
+                                        std::chrono::seconds timeout) {
+  for (;;) {
+    std::optional<serve::Event> ev = stream.next(timeout);
+    if (!ev || ev->kind != serve::Event::Kind::kText) return ev;
+  }
+}
+
 bool eventually(const std::function<bool()>& pred, double seconds) {
   const auto until = std::chrono::steady_clock::now() +
                      std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));

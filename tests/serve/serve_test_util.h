@@ -6,9 +6,11 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,6 +58,11 @@ struct SseResult {
 };
 SseResult post_sse(httplib::Client& c, const std::string& path, const nlohmann::json& body,
                    size_t stop_after = 0, const httplib::Headers& headers = {});
+
+// Reads an engine stream to its terminal event (finished or error) and returns
+// it; nothing when some event took longer than `timeout` to come.
+std::optional<serve::Event> final_event(serve::RequestStream& stream,
+                                        std::chrono::seconds timeout = std::chrono::seconds(60));
 
 // Polls `pred` for up to `seconds`; true once it holds.
 bool eventually(const std::function<bool()>& pred, double seconds = 5.0);
