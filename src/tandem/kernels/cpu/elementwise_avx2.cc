@@ -3,19 +3,11 @@
 
 #include <cmath>
 
+#include "tandem/kernels/cpu/avx2_util.h"
 #include "tandem/kernels/cpu/elementwise.h"
-
-#define TANDEM_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace tandem::kernels::detail {
 namespace {
-
-TANDEM_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 // exp(x) for x in [-87.3, 88.3] (clamped outside): x = n ln2 + r, |r| <= ln2/2,
 // degree-6 Taylor polynomial for e^r (truncation < 2e-7 relative), times 2^n.

@@ -16,12 +16,11 @@
 // vector (lanes = tokens), so a block costs one convert and one FMA per row.
 #include <immintrin.h>
 
+#include "tandem/kernels/cpu/avx2_util.h"
 #include "tandem/kernels/cpu/matmul_internal.h"
 #include "tandem/kernels/cpu/packed.h"
 #include "tandem/kernels/cpu/prefetch.h"
 #include "tandem/tensor/half.h"
-
-#define TANDEM_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 #include <algorithm>
 #include <cstring>
@@ -36,23 +35,6 @@ constexpr int64_t kGroupPrefetchBytes = 16384;  // 4-row kernels: at least 2 gro
 // First byte of the 4-row group that a 4-row kernel prefetches while it runs.
 inline int64_t group_prefetch_offset(int64_t rb) {
   return std::max<int64_t>(2, kGroupPrefetchBytes / (4 * rb)) * 4 * rb;
-}
-
-TANDEM_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// Four token sums folded into lanes: returns [t0 t1 t2 t3 | t0 t1 t2 t3] partials.
-TANDEM_AVX2 inline __m256i fold4(__m256i p0, __m256i p1, __m256i p2, __m256i p3) {
-  return _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
-}
-
-TANDEM_AVX2 inline void store4(__m256 acc, __m128 sub, float* res) {
-  __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  _mm_storeu_ps(res, _mm_sub_ps(r, sub));
 }
 
 TANDEM_AVX2 inline float f16(uint16_t h) {
@@ -339,10 +321,6 @@ TANDEM_AVX2 inline __m256i unpack_q4_0(const BlockQ4_0& b) {
                           _mm256_set1_epi8(15));
 }
 
-TANDEM_AVX2 inline __m256i load32(const int8_t* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-
 // One decode block: acc += d_w d_x * dot(w, x).
 TANDEM_AVX2 inline __m256 q8_0_step(const BlockQ8_0& w, const BlockQ8_0& x, float dx, __m256i ones,
                                     __m256 acc) {
@@ -563,212 +541,22 @@ struct Q4_0Row {
   }
 };
 
-// ---- Q4_0 in the packed Q4_0x4 layout (cpu/packed.h) x Q8_0 ------------------
-// Per block pair of a 4-row group, four 32-byte loads hold the 8 blocks (two rows
-// per vector); and / shift / and give elements 0..15 (low nibbles) and 16..31
-// (high nibbles) of both rows at once, which meet the token's two activation
-// halves broadcast to both lanes: maddubs, maddubs, add, madd per vector (the
-// unsigned nibbles need no sign step), a three-hadd fold to one lane per (row,
-// block), the -8 offset as one integer subtraction, one convert and one FMA
-// against the record's 8 scales. About half the instructions of the row-major
-// 4-row kernel per block, and each thread reads one sequential stream.
-// Decode prefetch of packed layouts: 16 KiB ahead into L2, every line of each
-// record, spread over the record's block pairs. A sweep on the Xeon host (2 threads, 768 MiB of
-// packed weights; 0.5 to 16 KiB, T0/T1, 1-3 lines per record) read 27-29.5 GB/s here against 23-26
-// GB/s at 4 KiB, with a prefetching plain read at 29.9 GB/s.
-constexpr int64_t kPackedPrefetchBytes = 16384;
-
-// Part `part` of kParts of the cache lines of the record kPackedPrefetchBytes
-// ahead of `rec`, so that a record's pairs spread its prefetches evenly.
-template <class Record, int kParts>
-TANDEM_AVX2 inline void prefetch_part(const Record* rec, int part) {
-  constexpr int kLines = sizeof(Record) / 64;
-  static_assert(sizeof(Record) % 64 == 0, "records are whole cache lines");
-  const char* f = reinterpret_cast<const char*>(rec) + kPackedPrefetchBytes;
-  for (int l = kLines * part / kParts; l < kLines * (part + 1) / kParts; ++l)
-    prefetch_l2(f + 64 * l);
+// ---- Q4_0 / Q8_0 in the packed layouts (cpu/packed.h) x Q8_0 ---------------
+// Integer dot products of unsigned x signed bytes, summed per 32-bit lane: AVX2
+// has maddubs (pairs into saturating int16) then madd with ones (pairs into
+// int32). dot2_q4 adds its two int16 products before the madd: each maddubs sum is
+// at most 2 * 15 * 127 for the Q4_0 nibbles, so the sum cannot saturate.
+TANDEM_AVX2 inline __m256i dot1(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
-
-// Pair q of record r (the row's block pair `pair` of np) against the T tokens.
-template <int T>
-TANDEM_AVX2 inline void q4_0x4_pair(const RecQ4_0x4& r, int q, int64_t pair, int64_t np,
-                                    const Activations& a, int64_t t0, __m256 (&acc)[T]) {
-  const __m256i m = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
-  __m256i lo[4], hi[4];
-#pragma GCC unroll 4
-  for (int v = 0; v < 4; ++v) {
-    const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(r.qs[q][v]));
-    lo[v] = _mm256_and_si256(x, m);
-    hi[v] = _mm256_and_si256(_mm256_srli_epi16(x, 4), m);
-  }
-  const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(r.d[q])));
-#pragma GCC unroll 4
-  for (int t = 0; t < T; ++t) {
-    const int64_t tp = (t0 + t) * np + pair;  // this token's block pair
-    const BlockQ8_0* x = a.q8_0 + 2 * tp;
-    __m256i xs[4];  // low / high halves of blocks b and b+1, each in both lanes
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v)
-      xs[v] = _mm256_broadcastsi128_si256(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[v / 2].qs + 16 * (v % 2))));
-    __m256i pp[4];
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) {
-      const int j = v / 2;  // vectors 0, 1 hold block b, vectors 2, 3 block b+1
-      pp[v] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[v], xs[2 * j]),
-                                                 _mm256_maddubs_epi16(hi[v], xs[2 * j + 1])),
-                                ones);
-    }
-    const __m256i h =
-        _mm256_hadd_epi32(_mm256_hadd_epi32(pp[0], pp[1]), _mm256_hadd_epi32(pp[2], pp[3]));
-    const __m256i off = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q4x4_off + 8 * tp));
-    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(h, off)),
-                             _mm256_mul_ps(dw, _mm256_load_ps(a.q4x4_dx + 8 * tp)), acc[t]);
-  }
+TANDEM_AVX2 inline __m256i dot2_q4(__m256i u0, __m256i s0, __m256i u1, __m256i s1) {
+  return _mm256_madd_epi16(
+      _mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1)),
+      _mm256_set1_epi16(1));
 }
-
-// One row group of a kQ4_0x4 matrix of `cols` columns: the full records, then the
-// pairs of a partial last record.
-template <int T>
-TANDEM_AVX2 void q4_0x4_group(const RecQ4_0x4* rec, int64_t cols, const Activations& a, int64_t t0,
-                              float* out, int64_t stride, bool prefetch) {
-  const int64_t np = cols / 64, n_full = np / 4;  // block pairs per row, full records
-  __m256 acc[T];
-#pragma GCC unroll 4
-  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < n_full; ++k) {
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) {
-      if (prefetch) prefetch_part<RecQ4_0x4, 4>(rec + k, q);
-      q4_0x4_pair<T>(rec[k], q, 4 * k + q, np, a, t0, acc);
-    }
-  }
-  for (int q = 0; q < np % 4; ++q) q4_0x4_pair<T>(rec[n_full], q, 4 * n_full + q, np, a, t0, acc);
-#pragma GCC unroll 4
-  for (int t = 0; t < T; ++t) {  // lanes (r0 r2 r0 r2 | r1 r3 r1 r3) -> rows 0..3
-    const __m128 l = _mm256_castps256_ps128(acc[t]), u = _mm256_extractf128_ps(acc[t], 1);
-    const __m128 even = _mm_add_ps(l, _mm_movehl_ps(l, l)),
-                 odd = _mm_add_ps(u, _mm_movehl_ps(u, u));
-    _mm_storeu_ps(out + t * stride, _mm_unpacklo_ps(even, odd));
-  }
-}
-
-// Token t of the group at t0, block b of the Q8_0 activations: one token (decode)
-// reads the row-major blocks; token groups read the aligned group-interleaved copy.
-template <int T>
-TANDEM_AVX2 inline __m256i act_quants(const Activations& a, int64_t t0, int t, int64_t nb,
-                                      int64_t b) {
-  if constexpr (T == 1) return load32(a.q8_0[t0 * nb + b].qs);
-  return _mm256_load_si256(reinterpret_cast<const __m256i*>(
-      a.q8_0_x4 + ((t0 / kTokenTile * nb + b) * kTokenTile + t) * kQK));
-}
-
-// [d(b) x4 | d(b+1) x4] of token t: the lane order of a packed Q8_0 pair's sums.
-template <int T>
-TANDEM_AVX2 inline __m256 act_pair_scales(const Activations& a, int64_t t0, int t, int64_t nb,
-                                          int64_t b) {
-  if constexpr (T == 1) {
-    const __m128 d2 =
-        _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a.q8_0_d + t0 * nb + b)));
-    return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2),
-                                    _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
-  }
-  // d4 holds blocks b and b+1 as 4 tokens each: lanes t and 4 + t.
-  const __m256 d8 = _mm256_loadu_ps(a.q8_0_d4 + (t0 / kTokenTile * nb + b) * kTokenTile);
-  return _mm256_permutevar8x32_ps(d8, _mm256_setr_epi32(t, t, t, t, 4 + t, 4 + t, 4 + t, 4 + t));
-}
-
-// Q8_0 in the packed Q8_0x4 layout: per block pair, eight aligned quant loads
-// (four rows x two blocks) and one 16-byte load of their scales. The sign trick
-// runs the other way round from the row-major kernels: |x| once per token and
-// block, shared by the four rows, then sign(w, x), maddubs, madd per (row, block)
-// — three instructions instead of four (|w| would be per row). Two four-row hadd
-// folds and one lane swap give one vector (block 2p rows 0..3 | block 2p+1 rows
-// 0..3), in the order of the record's scales: one convert and one FMA per pair.
-// Token groups (T > 1) read the aligned group-interleaved activations.
-// Valid because the packer refuses quants of -128 (sign(-128, x<0) overflows).
-template <int T>
-TANDEM_AVX2 void q8_0x4_group(const RecQ8_0x4* rec, int64_t cols, const Activations& a, int64_t t0,
-                              float* out, int64_t stride, bool prefetch) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  const int64_t n_rec = cols / 256, nb = cols / kQK;
-  __m256 acc[T];
-#pragma GCC unroll 4
-  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < n_rec; ++k) {
-    const RecQ8_0x4& r = rec[k];
-#pragma GCC unroll 4
-    for (int p = 0; p < 4; ++p) {
-      if (prefetch) prefetch_part<RecQ8_0x4, 4>(rec + k, p);
-      __m256i w[8];
-#pragma GCC unroll 8
-      for (int v = 0; v < 8; ++v)
-        w[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(r.qs[2 * p + v / 4][v % 4]));
-      const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(r.d[p])));
-#pragma GCC unroll 4
-      for (int t = 0; t < T; ++t) {
-        const int64_t b = 8 * k + 2 * p;  // this pair's first block
-        __m256i pp[8];
-#pragma GCC unroll 2
-        for (int j = 0; j < 2; ++j) {
-          const __m256i x = act_quants<T>(a, t0, t, nb, b + j), ax = _mm256_abs_epi8(x);
-#pragma GCC unroll 4
-          for (int i = 0; i < 4; ++i)
-            pp[4 * j + i] = _mm256_madd_epi16(
-                _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w[4 * j + i], x)), ones);
-        }
-        const __m256i h0 = fold4(pp[0], pp[1], pp[2], pp[3]),
-                      h1 = fold4(pp[4], pp[5], pp[6], pp[7]);
-        const __m256i h = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
-                                           _mm256_permute2x128_si256(h0, h1, 0x31));
-        const __m256 dx = act_pair_scales<T>(a, t0, t, nb, b);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, dx), acc[t]);
-      }
-    }
-  }
-#pragma GCC unroll 4
-  for (int t = 0; t < T; ++t) store4(acc[t], _mm_setzero_ps(), out + t * stride);
-}
-
-// A packed matrix's rows [r0, r1) (whole 4-row groups): token groups of up to 4,
-// each against every row group of the chunk; Group(records of one row group,
-// columns, ...) is q4_0x4_group or q8_0x4_group.
-template <class Record, template <int> class Group>
-TANDEM_AVX2 void rows_packed(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0,
-                             int64_t r1, float* out) {
-  const int64_t n_rec = records_per_group(w);
-  const auto* base = static_cast<const Record*>(w.data);
-  for (int64_t t = 0; t < n_tokens; t += kTokenTile) {
-    const bool first = t == 0;  // later token groups find the chunk in L2
-    for (int64_t r = r0; r < r1; r += 4) {
-      const Record* rec = base + (r / 4) * n_rec;
-      float* o = out + t * w.rows + r;
-      switch (std::min<int64_t>(kTokenTile, n_tokens - t)) {
-        case 1:
-          Group<1>::run(rec, w.cols, a, t, o, w.rows, first);
-          break;
-        case 2:
-          Group<2>::run(rec, w.cols, a, t, o, w.rows, first);
-          break;
-        case 3:
-          Group<3>::run(rec, w.cols, a, t, o, w.rows, first);
-          break;
-        default:
-          Group<4>::run(rec, w.cols, a, t, o, w.rows, first);
-          break;
-      }
-    }
-  }
-}
-
-template <int T>
-struct Q4_0x4Group {
-  static constexpr auto run = q4_0x4_group<T>;
-};
-template <int T>
-struct Q8_0x4Group {
-  static constexpr auto run = q8_0x4_group<T>;
-};
+#define TANDEM_PACKED TANDEM_AVX2
+#include "tandem/kernels/cpu/matmul_packed.inc"
+#undef TANDEM_PACKED
 
 // ---- K-quants x Q8_K --------------------------------------------------------
 
