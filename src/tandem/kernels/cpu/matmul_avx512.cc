@@ -14,8 +14,8 @@
 // Llama-3.2-1B shape): the AVX2 four-row tiles with L2 prefetch of a later
 // group reached 104 % / 92 % / 68 % of the measured read bandwidth for F16 /
 // Q8_0 / Q4_0 against 72 % / 49 % / 38 % for the AVX-512 kernels
-// (decode_roofline_avx512_host.json, decode_roofline_xeon.json): decode is bound
-// by memory-level parallelism, not vector width.
+// (decode_roofline_avx512_host.json, decode_roofline_xeon.json): one-row decode is
+// bound by memory-level parallelism, not vector width.
 #include <cpuid.h>
 #include <immintrin.h>
 
