@@ -7,7 +7,7 @@
 // lowered by env TANDEM_ISA=scalar|avx2|avx512, or whatever set_isa() chose.
 //   kAvx2   needs avx2 + fma + f16c
 //   kAvx512 needs avx512f + avx512bw + avx512vl and OS-enabled zmm state (xgetbv);
-//           its table also uses avx512_vnni where the CPU has it (matmul_avx512.cc)
+//           its table also uses avx512_vnni + gfni where the CPU has them (matmul_avx512.cc)
 // Thread safety: best_isa() is cached; set_isa() is meant for tests and benches
 // and must not race with running kernels.
 #pragma once

@@ -554,6 +554,9 @@ TANDEM_AVX2 inline __m256i dot2_q4(__m256i u0, __m256i s0, __m256i u1, __m256i s
       _mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1)),
       _mm256_set1_epi16(1));
 }
+TANDEM_AVX2 inline __m256i hi_nibbles(__m256i x) {
+  return _mm256_and_si256(_mm256_srli_epi16(x, 4), _mm256_set1_epi8(15));
+}
 #define TANDEM_PACKED TANDEM_AVX2
 #include "tandem/kernels/cpu/matmul_packed.inc"
 #undef TANDEM_PACKED
