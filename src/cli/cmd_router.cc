@@ -78,6 +78,30 @@ struct SimFlags {
   }
 };
 
+// One JSON line per simulated request, in the workload's order; latency_ms is
+// null for requests never answered (rejected, queue full, dropped at the deadline).
+void write_request_results(const std::string& path, const sim::Profile& p,
+                           const std::vector<sim::SimRequest>& reqs,
+                           const std::vector<sim::RequestResult>& results) {
+  std::ofstream f(path);
+  if (!f) fail("cannot write {}: check the directory exists and is writable", path);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const sim::RequestResult& r = results[i];
+    nlohmann::json j = {
+        {"id", r.id},
+        {"t", r.t},
+        {"task", p.domains[r.domain]},
+        {"tier", r.tier >= 0 ? nlohmann::json(p.tiers[r.tier].name) : nlohmann::json(nullptr)},
+        {"outcome", sim::outcome_name(r.outcome)},
+        {"latency_ms", r.latency_s >= 0 ? nlohmann::json(1000 * r.latency_s) : nullptr},
+        {"deadline_ms", 1000 * r.deadline_s},
+        {"prompt_tokens", reqs[i].prompt_tokens},
+        {"max_tokens", reqs[i].max_tokens}};
+    f << j.dump() << '\n';
+  }
+  if (!f) fail("writing {} failed (disk full?)", path);
+}
+
 void add_sim_flags(CLI::App* c, SimFlags& f) {
   c->add_option("--slots", f.slots, "engine slots (concurrent sequences)");
   c->add_option("--max-queued", f.max_queued, "queue bound in requests (429 beyond)");
@@ -165,6 +189,10 @@ void register_router(CLI::App& app, CommonOptions& common) {
     c->add_option("--routing-deadline-ms", *routing,
                   "deadline the policy is shown for requests without one, as `tandem serve "
                   "--routing-deadline-ms` (default -1 = auto: the policy's own; 0 = none)");
+    auto requests_json = std::make_shared<std::string>();
+    c->add_option("--requests-json", *requests_json,
+                  "also write one JSON line per request (arrival, task, tier, outcome, latency), "
+                  "as `tandem loadgen --json-requests` does for a live run");
     add_sim_flags(c, *flags);
     c->callback([=] {
       const sim::Profile p = sim::load_profile(*profile);
@@ -177,7 +205,9 @@ void register_router(CLI::App& app, CommonOptions& common) {
       sim::SimOptions so = flags->get();
       so.routing_deadline_s =
           serve::resolve_routing_deadline(*routing < 0 ? -1 : *routing / 1000, *pol);
-      const auto m = sim::summarize(p, sim::simulate(p, so, reqs, *pol), 10, w->duration_s);
+      const std::vector<sim::RequestResult> results = sim::simulate(p, so, reqs, *pol);
+      if (!requests_json->empty()) write_request_results(*requests_json, p, reqs, results);
+      const auto m = sim::summarize(p, results, 10, w->duration_s);
       fmt::print(
           "{}: {} requests, availability {:.1f}%, quality {:.1f}% of peak, windows >=96%: "
           "{:.1f}%, >=98%: {:.1f}%, mean latency {:.3f} s, p99 {:.3f} s\n",

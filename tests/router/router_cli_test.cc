@@ -84,6 +84,59 @@ TEST(RouterCli, TrainEvalSim) {
   std::filesystem::remove_all(dir);
 }
 
+// `router sim --requests-json`: one line per request, consistent with the summary it
+// prints (request count, availability, mean latency over the answered ones).
+TEST(RouterCli, SimWritesOneLinePerRequest) {
+  const std::string profile =
+      std::string(TANDEM_SOURCE_DIR) + "/bench/results/router_profile_devvm.json";
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("tandem_router_sim_requests_" + std::to_string(getpid()) + ".jsonl");
+  // The big tier at 6/s with 500 ms deadlines: some requests on time, some dropped.
+  const CliRun r = run(fmt::format(
+      "router sim --profile '{}' --policy fixed:quality --arrival poisson:rate=6 --duration 30s "
+      "--deadline-ms 500 --requests-json '{}'",
+      profile, path.string()));
+  ASSERT_EQ(r.status, 0) << r.out;
+  int requests = 0;
+  double availability = 0, mean_latency = 0;
+  ASSERT_EQ(std::sscanf(r.out.c_str(), "fixed:quality: %d requests, availability %lf%%", &requests,
+                        &availability),
+            2)
+      << r.out;
+  const size_t at = r.out.find("mean latency ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  mean_latency = std::stod(r.out.substr(at + 13));
+
+  std::ifstream f(path);
+  int lines = 0, on_time = 0, dropped = 0, answered = 0;
+  double latency_sum = 0, last_t = -1;
+  for (std::string line; std::getline(f, line); ++lines) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["id"].get<int>(), lines);
+    EXPECT_GE(j["t"].get<double>(), last_t);  // the workload's arrival order
+    last_t = j["t"].get<double>();
+    EXPECT_EQ(j["tier"], "quality");
+    EXPECT_EQ(j["deadline_ms"].get<double>(), 500.0);
+    const std::string outcome = j["outcome"];
+    if (outcome == "on_time") {
+      ++on_time;
+      EXPECT_LE(j["latency_ms"].get<double>(), 500.0) << line;
+    }
+    if (outcome == "dropped") {
+      ++dropped;
+      EXPECT_TRUE(j["latency_ms"].is_null()) << line;
+    }
+    if (!j["latency_ms"].is_null()) ++answered, latency_sum += j["latency_ms"].get<double>();
+  }
+  EXPECT_EQ(lines, requests);
+  EXPECT_GT(on_time, 0);
+  EXPECT_GT(dropped, 0);  // otherwise the case tests nothing about unanswered requests
+  EXPECT_NEAR(100.0 * on_time / lines, availability, 0.05);
+  ASSERT_GT(answered, 0);
+  EXPECT_NEAR(latency_sum / answered / 1000, mean_latency, 0.0005);
+  std::filesystem::remove(path);
+}
+
 // `train --seeds N`: every seed is validated, the one with the highest validation score is
 // written to --out (and marked selected in the curve file), each seed's policy to --all-out.
 TEST(RouterCli, TrainSeedsKeepsTheValidationBest) {
