@@ -52,6 +52,16 @@ Isa from_env(Isa best) {
   return want < best ? want : best;  // the env can only lower the ISA
 }
 
+// AVX-512 VNNI and GFNI (CPUID 7.0 ECX bits 11 and 8).
+bool detect_vnni_gfni() {
+#if defined(__x86_64__)
+  unsigned a, b, c, d;
+  return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11)) && (c & (1u << 8));
+#else
+  return false;
+#endif
+}
+
 std::atomic<int> g_active{-1};
 
 }  // namespace
@@ -59,6 +69,11 @@ std::atomic<int> g_active{-1};
 Isa best_isa() {
   static const Isa best = detect();
   return best;
+}
+
+bool has_avx512_vnni_gfni() {
+  static const bool has = best_isa() == Isa::kAvx512 && detect_vnni_gfni();
+  return has;
 }
 
 bool isa_supported(Isa isa) {

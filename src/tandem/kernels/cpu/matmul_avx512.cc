@@ -17,13 +17,12 @@
 // Q8_0 / Q4_0 against 72 % / 49 % / 38 % for the AVX-512 kernels
 // (decode_roofline_avx512_host.json, decode_roofline_xeon.json): one-row decode is
 // bound by memory-level parallelism, not vector width.
-#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "tandem/kernels/cpu/avx2_util.h"
+#include "tandem/kernels/cpu/isa.h"
 #include "tandem/kernels/cpu/matmul_internal.h"
 #include "tandem/kernels/cpu/packed.h"
 #include "tandem/kernels/cpu/prefetch.h"
@@ -52,19 +51,12 @@ TANDEM_VNNI inline __m256i hi_nibbles(__m256i x) {
 #include "tandem/kernels/cpu/matmul_packed.inc"
 #undef TANDEM_PACKED
 
-// AVX-512 VNNI and GFNI (CPUID 7.0 ECX bits 11 and 8): Ice Lake and later Xeons,
-// Zen 4 and later; Cascade Lake (VNNI without GFNI) keeps the AVX2 kernels.
-bool has_vnni_and_gfni() {
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11)) && (c & (1u << 8));
-}
-
 }  // namespace
 
 const MatmulTable& avx512_matmul_table() {
   static const MatmulTable t = [] {
     MatmulTable m = avx2_matmul_table();
-    if (has_vnni_and_gfni()) {
+    if (has_avx512_vnni_gfni()) {  // Cascade Lake (VNNI, no GFNI) keeps AVX2
       m.q4_0x4 = rows_packed<RecQ4_0x4, Q4_0x4Group>;
       m.q8_0x4 = rows_packed<RecQ8_0x4, Q8_0x4Group>;
     }
