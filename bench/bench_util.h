@@ -17,6 +17,19 @@ inline std::string loadavg() {
   return s;
 }
 
+// "a,b,c" -> {"a", "b", "c"}.
+inline std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> v;
+  size_t p = 0;
+  while (p < s.size()) {
+    const size_t q = s.find(',', p);
+    v.push_back(s.substr(p, q - p));
+    if (q == std::string::npos) break;
+    p = q + 1;
+  }
+  return v;
+}
+
 // "1,4,16" -> {1, 4, 16}.
 inline std::vector<int> parse_int_list(const std::string& s) {
   std::vector<int> v;

@@ -40,18 +40,6 @@ namespace {
 
 using namespace tandem;
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> v;
-  size_t p = 0;
-  while (p < s.size()) {
-    const size_t q = s.find(',', p);
-    v.push_back(s.substr(p, q - p));
-    if (q == std::string::npos) break;
-    p = q + 1;
-  }
-  return v;
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
@@ -111,9 +99,9 @@ int main(int argc, char** argv) {
       reps = std::atoi(v.c_str());
     else if (a == "-n") {
       ns.clear();
-      for (const auto& s : split(v)) ns.push_back(std::atoi(s.c_str()));
+      for (const auto& s : bench::split(v)) ns.push_back(std::atoi(s.c_str()));
     } else if (a == "--types")
-      types = split(v);
+      types = bench::split(v);
     else if (a == "--layers")
       n_layers = std::max(1, std::atoi(v.c_str()));
     else if (a == "--json")

@@ -329,5 +329,38 @@ TEST(Packed, RoundTripsEveryBlockAndRefusesWhatItCannotPack) {
   }
 }
 
+// A loader keeps packed copies where a layout applies; other matrices of 2 MiB
+// and more become row-major copies in huge pages (same bytes, same products);
+// smaller ones and already-owned layouts stay where they are.
+TEST(Packed, LoadingCopiesLargeRowMajorMatricesIntoHugePages) {
+  std::mt19937 rng(5);
+  const Weights small = make_weights(DType::F16, 64, 256, rng);
+  EXPECT_FALSE(pack_for_loading(small.view()).has_value());
+  const Weights big = make_weights(DType::F16, 4100, 256, rng);  // 2.0 MiB + 8 KiB
+  ASSERT_GE(big.bytes.size(), kHugePageCopyMinBytes);
+  std::optional<PackedMatrix> copy = pack_for_loading(big.view());
+  if (!copy) {  // only when the kernel refuses huge pages
+    EXPECT_FALSE(BigBuffer::allocate(kHugePageCopyMinBytes).huge_pages_advised());
+    GTEST_SKIP() << "transparent huge pages unavailable here: no copy is made";
+  }
+  EXPECT_EQ(copy->view.layout, Layout::kRows);
+  EXPECT_NE(copy->view.data, big.view().data);
+  ASSERT_EQ(copy->bytes.size(), big.bytes.size());
+  EXPECT_EQ(0, std::memcmp(copy->view.data, big.bytes.data(), big.bytes.size()));
+  ThreadPool pool(2);
+  const std::vector<float> x = make_input(256, rng);
+  std::vector<float> a(4100), b(4100);
+  matmul(big.view(), x.data(), 1, a.data(), pool);
+  matmul(copy->view, x.data(), 1, b.data(), pool);
+  EXPECT_EQ(a, b);
+  // A Q8_0 matrix of the same size is repacked, not copied row-major.
+  const Weights q8 = make_weights(DType::Q8_0, 8192, 256, rng);
+  if (packing_enabled(DType::Q8_0)) {
+    std::optional<PackedMatrix> pk = pack_for_loading(q8.view());
+    ASSERT_TRUE(pk.has_value());
+    EXPECT_EQ(pk->view.layout, Layout::kQ8_0x4);
+  }
+}
+
 }  // namespace
 }  // namespace tandem::kernels

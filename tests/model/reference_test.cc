@@ -60,6 +60,15 @@ std::vector<Case> cases() {
     s.type = t;
     out.push_back({std::string(dtype_name(t)) + "_gqa_dim256", s, 3e-2});
   }
+  // Matrices of 2 MiB and more are copied into huge pages at load
+  // (kernels::pack_for_loading): a tied F16 output of 4100 x 256 (2.0 MiB, its
+  // copy also serving the embedding lookups) and F32 FFN matrices of 2048 x 256.
+  SynthSpec wide = big;
+  wide.type = DType::F16, wide.tied_output = true, wide.n_vocab = 4100;
+  out.push_back({"F16_tied_vocab4100_copied", wide, 1e-4});
+  SynthSpec ffn = big;
+  ffn.ffn_dim = 2048, ffn.n_layer = 1;
+  out.push_back({"f32_ffn2048_copied", ffn, 1e-4});
   SynthSpec mix = big;
   mix.type = DType::Q4_K, mix.type_high = DType::Q6_K;
   out.push_back({"Q4_K_M_mix", mix, 3e-2});

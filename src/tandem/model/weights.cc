@@ -117,17 +117,21 @@ Weights Weights::bind(const gguf::File& f, const ModelConfig& c) {
 }
 
 void Weights::pack_matrices() {
-  auto pack = [this](kernels::MatView& m, bool release) {
+  auto pack = [this](kernels::MatView& m) {
     std::optional<kernels::PackedMatrix> p = kernels::pack_for_loading(m);
     if (!p) return;
-    if (release) release_pages(m.data, m.rows * row_bytes(m.type, m.cols));
+    const bool row_major = p->view.layout == kernels::Layout::kRows;
+    // A tied output's rows are also the embedding table: a row-major copy serves
+    // both, a repacked one leaves the lookups in the file.
+    if (!tied_output || row_major) release_pages(m.data, m.rows * row_bytes(m.type, m.cols));
+    if (tied_output && row_major) token_embd = p->view;
     m = p->view;
     packed.push_back(std::move(*p));
   };
   for (LayerWeights& l : layers)
     for (kernels::MatView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
-      pack(*m, true);
-  pack(output, !tied_output);  // a tied output's rows stay the embedding table
+      pack(*m);
+  pack(output);
 }
 
 int64_t Weights::bytes_per_token() const {

@@ -3,12 +3,13 @@
 // Contract: Weights::bind() looks up every tensor the config needs, checks its
 // presence, rank, shape and dtype, and reports the first problem by tensor name
 // and shape ("model.gguf: tensor 'blk.3.attn_k.weight' has shape 2048x2048,
-// expected 2048x512 (n_head_kv=8, head_dim=64)"). Matrices stay in the mapping
-// (no copy: the gguf::File must outlive the Weights), except the matrices that
-// kernels::packing_enabled() names (Q4_0 and Q8_0 by default), which are repacked once into
-// owned kernel layouts (kernels/cpu/packed.h: same bytes, faster decode; the
-// file's pages are then released; a tied output keeps the embedding in the file
-// for row lookups); 1-D tensors (norms, biases) are
+// expected 2048x512 (n_head_kv=8, head_dim=64)"). Matrices are copied once into
+// owned memory where kernels::pack_for_loading() says so: Q4_0 and Q8_0 into
+// packed kernel layouts, other matrices of 2 MiB and more row-major into huge
+// pages (kernels/cpu/packed.h: same bytes, faster decode); the file's pages of
+// a copied matrix are then released. The rest stays in the mapping (the
+// gguf::File must outlive the Weights); a tied output's embedding lookups read
+// the row-major copy, or the file when the output was repacked. 1-D tensors (norms, biases) are
 // converted to owned f32 vectors. Shape comments use GGUF order
 // reversed into (rows, cols): a matrix (rows, cols) has `rows` rows of `cols`
 // elements and computes y = W x with x of length cols.

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 
+#include "tandem/base/big_buffer.h"
 #include "tandem/base/error.h"
 #include "tandem/base/timer.h"
 #include "tandem/kernels/cpu/isa.h"
@@ -66,10 +67,10 @@ double measure_read_bandwidth(ThreadPool& pool, size_t bytes) {
   const size_t nt = static_cast<size_t>(pool.size());
   const size_t per = bytes / nt / 4096 * 4096;  // bytes per thread
   if (per == 0) fail("measure_read_bandwidth: {} bytes is too small for {} threads", bytes, nt);
-  std::unique_ptr<float, decltype(&std::free)> buf(
-      static_cast<float*>(std::aligned_alloc(4096, per * nt)), &std::free);
-  if (!buf) fail("measure_read_bandwidth: cannot allocate {} MiB", per * nt >> 20);
-  float* base = buf.get();
+  // Backed like the repacked weights (huge pages where the kernel gives them), so
+  // the probe reads memory the way the decode kernels do.
+  const BigBuffer buf = BigBuffer::allocate(per * nt);
+  float* base = reinterpret_cast<float*>(buf.data());
   const size_t n = per / sizeof(float);
   pool.run([&](int i, int) { std::memset(base + i * n, 1, per); });
   std::atomic<float> sink{0};

@@ -30,22 +30,13 @@ const Block& row_block(const MatView& w, int64_t r, int64_t b) {
   return reinterpret_cast<const Block*>(base)[b];
 }
 
-using Bytes = std::unique_ptr<unsigned char, void (*)(void*)>;
-
-Bytes allocate(size_t bytes) {
-  Bytes b{static_cast<unsigned char*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), &std::free};
-  if (!b) fail("pack_matrix: cannot allocate {} MiB", bytes >> 20);
-  return b;
-}
-
 PackedMatrix pack_q4_0(const MatView& w) {
-  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ4_0x4}, {nullptr, nullptr}};
+  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ4_0x4}, {}};
   const int64_t groups = w.rows / 4, pairs = w.cols / 64, n_rec = records_per_group(m.view);
   const size_t bytes = static_cast<size_t>(groups * n_rec) * sizeof(RecQ4_0x4);
-  m.bytes = allocate(bytes);
-  m.view.data = m.bytes.get();
-  std::memset(m.bytes.get(), 0, bytes);  // a partial last record's unused pairs
-  auto* out = reinterpret_cast<RecQ4_0x4*>(m.bytes.get());
+  m.bytes = BigBuffer::allocate(bytes);  // zeroed: a partial last record's unused pairs
+  m.view.data = m.bytes.data();
+  auto* out = reinterpret_cast<RecQ4_0x4*>(m.bytes.data());
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t p = 0; p < pairs; ++p) {
       RecQ4_0x4& rec = out[g * n_rec + p / 4];
@@ -74,11 +65,11 @@ auto& q8_scale(Rec& rec, int i, int j) {
 // Nothing when a quant is -128 (the packed kernel's sign trick cannot hold it):
 // the check rides along with the copy, so the matrix is read once.
 std::optional<PackedMatrix> pack_q8_0(const MatView& w) {
-  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ8_0x4}, {nullptr, nullptr}};
+  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ8_0x4}, {}};
   const int64_t n_rec = records_per_group(m.view);
-  m.bytes = allocate(static_cast<size_t>(w.rows / 4 * n_rec) * sizeof(RecQ8_0x4));
-  m.view.data = m.bytes.get();
-  auto* out = reinterpret_cast<RecQ8_0x4*>(m.bytes.get());
+  m.bytes = BigBuffer::allocate(static_cast<size_t>(w.rows / 4 * n_rec) * sizeof(RecQ8_0x4));
+  m.view.data = m.bytes.data();
+  auto* out = reinterpret_cast<RecQ8_0x4*>(m.bytes.data());
   for (int64_t r = 0; r < w.rows; ++r) {
     for (int64_t b = 0; b < w.cols / kQK; ++b) {
       const auto& blk = row_block<BlockQ8_0>(w, r, b);
@@ -134,8 +125,16 @@ std::optional<PackedMatrix> try_pack_matrix(const MatView& w) {
 }
 
 std::optional<PackedMatrix> pack_for_loading(const MatView& w) {
-  if (!packing_enabled(w.type)) return std::nullopt;
-  return try_pack_matrix(w);
+  if (packing_enabled(w.type))
+    if (std::optional<PackedMatrix> p = try_pack_matrix(w)) return p;
+  const size_t bytes = static_cast<size_t>(w.rows * row_bytes(w.type, w.cols));
+  if (w.layout != Layout::kRows || bytes < kHugePageCopyMinBytes) return std::nullopt;
+  BigBuffer copy = BigBuffer::allocate(bytes);
+  if (!copy.huge_pages_advised()) return std::nullopt;  // a copy would gain nothing
+  std::memcpy(copy.data(), w.data, bytes);
+  PackedMatrix m{w, std::move(copy)};
+  m.view.data = m.bytes.data();
+  return m;
 }
 
 PackedMatrix pack_matrix(const MatView& w) {

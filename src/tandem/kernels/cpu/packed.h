@@ -43,6 +43,7 @@
 #include <memory>
 #include <optional>
 
+#include "tandem/base/big_buffer.h"
 #include "tandem/kernels/cpu/matmul.h"
 #include "tandem/tensor/blocks.h"
 
@@ -64,9 +65,10 @@ static_assert(sizeof(RecQ8_0x4) == 1088);
 inline constexpr int kQ4_0x4LaneRow[8] = {0, 2, 0, 2, 1, 3, 1, 3};
 inline constexpr int kQ4_0x4LaneBlock[8] = {0, 0, 1, 1, 0, 0, 1, 1};
 
+// A matrix copied out of its file: repacked (layout != kRows) or row-major in huge pages.
 struct PackedMatrix {
-  MatView view;  // layout != kRows, data inside `bytes`
-  std::unique_ptr<unsigned char, void (*)(void*)> bytes{nullptr, nullptr};
+  MatView view;     // data inside `bytes`
+  BigBuffer bytes;  // huge-page backed when large (base/big_buffer.h)
 };
 
 // True when `w` (row-major) has a packed layout the kernels use (for Q8_0 this
@@ -83,7 +85,15 @@ bool packing_enabled(DType type);
 // The packed copy of a row-major matrix, or nothing when it is not packable
 // (reads the matrix once: a Q8_0 -128 is found while copying).
 std::optional<PackedMatrix> try_pack_matrix(const MatView& w);
-// What a loader does: try_pack_matrix() when packing_enabled(w.type), else nothing.
+// Row-major matrices from this size up are copied into huge pages at load.
+inline constexpr size_t kHugePageCopyMinBytes = size_t{2} << 20;
+// What a loader keeps instead of the file's bytes: try_pack_matrix() when
+// packing_enabled(w.type) and the matrix packs; else, for a row-major matrix of
+// kHugePageCopyMinBytes or more, a row-major copy in huge pages when the kernel
+// accepts the advice; else nothing (use the file's mapping). Decode reads every
+// weight once per token, and file mappings come in 4 KiB pages. bench/huge_pages_ab,
+// 2 threads: on the dev VM, F16 / Q8_0 / Q4_0 streamed 1.05 / 1.06 / 1.03x faster
+// from huge pages; on one Xeon box 0.99 / 1.00 / 1.02x (bench/results/huge_pages_*.json).
 std::optional<PackedMatrix> pack_for_loading(const MatView& w);
 // The packed copy of a packable row-major matrix (tandem::Error otherwise).
 PackedMatrix pack_matrix(const MatView& w);
