@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <sstream>
 #include "cli/commands.h"
+#include "tandem/base/big_buffer.h"
 #include "tandem/base/error.h"
 #include "tandem/base/timer.h"
 #include "tandem/decode/driver.h"
@@ -430,7 +431,13 @@ void register_bench(CLI::App& app, CommonOptions& common) {
       fmt::print("wrote {}\n", path);
       return;
     }
-    fmt::print("threads {}  isa {}\n", threads, kernels::isa_name(kernels::active_isa()));
+    // The packed Q4_0/Q8_0 dot products use VNNI + GFNI only on the AVX-512 table.
+    const bool vnni =
+        kernels::active_isa() == kernels::Isa::kAvx512 && kernels::has_avx512_vnni_gfni();
+    const std::string isa =
+        fmt::format("{}{}", kernels::isa_name(kernels::active_isa()), vnni ? "+vnni+gfni" : "");
+    const bool huge = BigBuffer::huge_pages_usable();
+    fmt::print("threads {}  isa {}  huge pages {}\n", threads, isa, huge ? "on" : "off");
     fmt::print("{:<40} {:>10} {:>11} {:>11} {:>9} {:>11} {:>9} {:>9}\n", "model", "MiB/token",
                "pp tok/s", "decode t/s", "GB/s", "roofline", "ratio", "pp/dec");
     nlohmann::json results = nlohmann::json::array();
@@ -449,7 +456,8 @@ void register_bench(CLI::App& app, CommonOptions& common) {
     if (!o->json_path.empty()) {
       nlohmann::json doc = {{"command", common.command_line},
                             {"threads", threads},
-                            {"isa", std::string(kernels::isa_name(kernels::active_isa()))},
+                            {"isa", isa},
+                            {"huge_pages", huge},
                             {"results", results}};
       std::ofstream f(o->json_path);
       if (!f) fail("cannot write {}", o->json_path);

@@ -15,9 +15,11 @@ namespace tandem {
 namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
 
-// Whether MADV_HUGEPAGE can take effect: transparent huge pages not "never"
-// (nor compiled out), and env TANDEM_NO_HUGE_PAGES unset (for A/B measurements).
-bool huge_pages_usable() {
+}  // namespace
+
+// Transparent huge pages not "never" (nor compiled out: no sysfs file), and env
+// TANDEM_NO_HUGE_PAGES unset (for A/B measurements).
+bool BigBuffer::huge_pages_usable() {
   static const bool usable = [] {
     if (std::getenv("TANDEM_NO_HUGE_PAGES") != nullptr) return false;
     std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
@@ -26,7 +28,6 @@ bool huge_pages_usable() {
   }();
   return usable;
 }
-}  // namespace
 
 BigBuffer BigBuffer::allocate(size_t bytes) {
   BigBuffer b;

@@ -30,6 +30,10 @@ class BigBuffer {
   BigBuffer(const BigBuffer&) = delete;
   BigBuffer& operator=(const BigBuffer&) = delete;
 
+  // Whether large buffers get the MADV_HUGEPAGE advice in this process (THP not
+  // "never", TANDEM_NO_HUGE_PAGES unset); read once.
+  static bool huge_pages_usable();
+
   unsigned char* data() const { return data_; }
   size_t size() const { return size_; }
   // Whether the buffer was advised MADV_HUGEPAGE (large enough, THP usable, advice accepted).
