@@ -14,7 +14,6 @@ namespace tandem {
 
 namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
-
 }  // namespace
 
 // Transparent huge pages not "never" (nor compiled out: no sysfs file), and env

@@ -6,7 +6,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 
 #include "tandem/base/big_buffer.h"
 #include "tandem/base/error.h"

@@ -40,7 +40,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 
 #include "tandem/base/big_buffer.h"
