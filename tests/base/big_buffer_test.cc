@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <fstream>
+#include <string>
 #include <utility>
 
 namespace tandem {
@@ -63,6 +65,22 @@ TEST(BigBuffer, MoveTransfersOwnership) {
   c = std::move(b);  // releases c's own buffer, takes b's
   EXPECT_EQ(c.data(), p);
   EXPECT_EQ(b.data(), nullptr);
+}
+
+// The switch decides the advice for later buffers; small ones are never advised;
+// with the switch on, large ones are advised exactly when THP is not "never".
+TEST(BigBuffer, HugePageSwitchControlsTheAdvice) {
+  std::string mode;
+  std::getline(std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled"), mode);
+  const bool thp = !mode.empty() && mode.find("[never]") == std::string::npos;
+  BigBuffer::enable_huge_pages(false);
+  EXPECT_FALSE(BigBuffer::huge_pages_usable());
+  EXPECT_FALSE(BigBuffer::allocate(4 * kMiB).huge_pages_advised());
+  BigBuffer::enable_huge_pages(true);
+  EXPECT_EQ(BigBuffer::huge_pages_usable(), thp);
+  EXPECT_EQ(BigBuffer::allocate(4 * kMiB).huge_pages_advised(), thp);
+  EXPECT_FALSE(BigBuffer::allocate(kMiB).huge_pages_advised());
+  BigBuffer::enable_huge_pages(false);
 }
 
 }  // namespace

@@ -329,15 +329,22 @@ TEST(Packed, RoundTripsEveryBlockAndRefusesWhatItCannotPack) {
   }
 }
 
-// A loader keeps packed copies where a layout applies; other matrices of 2 MiB
-// and more become row-major copies in huge pages (same bytes, same products);
-// smaller ones and already-owned layouts stay where they are.
+// A loader keeps packed copies where a layout applies; with huge pages enabled,
+// other matrices of 2 MiB and more become row-major copies in huge pages (same
+// bytes, same products); smaller ones stay in the file, and so does everything
+// row-major with huge pages off (the default).
 TEST(Packed, LoadingCopiesLargeRowMajorMatricesIntoHugePages) {
   std::mt19937 rng(5);
   const Weights small = make_weights(DType::F16, 64, 256, rng);
-  EXPECT_FALSE(pack_for_loading(small.view()).has_value());
   const Weights big = make_weights(DType::F16, 4100, 256, rng);  // 2.0 MiB + 8 KiB
   ASSERT_GE(big.bytes.size(), kHugePageCopyMinBytes);
+  BigBuffer::enable_huge_pages(false);
+  EXPECT_FALSE(pack_for_loading(big.view()).has_value());
+  BigBuffer::enable_huge_pages(true);
+  struct Restore {
+    ~Restore() { BigBuffer::enable_huge_pages(false); }
+  } restore;
+  EXPECT_FALSE(pack_for_loading(small.view()).has_value());
   std::optional<PackedMatrix> copy = pack_for_loading(big.view());
   if (!copy) {  // only when the kernel refuses huge pages
     EXPECT_FALSE(BigBuffer::allocate(kHugePageCopyMinBytes).huge_pages_advised());

@@ -16,6 +16,8 @@
 
 #include <fmt/format.h>
 
+#include "tandem/base/big_buffer.h"
+#include "tandem/kernels/cpu/packed.h"
 #include "tandem/model/model.h"
 #include "test_models.h"
 
@@ -91,7 +93,17 @@ TEST_P(ReferenceTest, AllTokenLogitsMatchNumpy) {
   if (!reference_available(&why)) GTEST_SKIP() << why;
   const Case& c = GetParam();
   const std::string path = write_model(c.spec, c.name + ".gguf");
+  // The "_copied" cases load with huge pages on, so their large matrices are copied.
+  const bool copied = c.name.ends_with("_copied");
+  BigBuffer::enable_huge_pages(copied);
+  const bool can_copy = BigBuffer::huge_pages_usable();
   auto model = Model::load(path);
+  BigBuffer::enable_huge_pages(false);
+  if (copied && !can_copy) GTEST_SKIP() << "no transparent huge pages here: nothing is copied";
+  if (copied) {
+    ASSERT_FALSE(model->weights().packed.empty());
+    EXPECT_EQ(model->weights().packed[0].view.layout, kernels::Layout::kRows);
+  }
   // These cases exist to cover the packed layouts.
   if (c.name == "Q8_0_gqa_dim256") {
     ASSERT_EQ(model->weights().layers[0].w_down.layout, kernels::Layout::kQ8_0x4);

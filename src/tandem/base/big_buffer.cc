@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -14,18 +15,34 @@ namespace tandem {
 
 namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
-}  // namespace
 
-// Transparent huge pages not "never" (nor compiled out: no sysfs file), and env
-// TANDEM_NO_HUGE_PAGES unset (for A/B measurements).
-bool BigBuffer::huge_pages_usable() {
-  static const bool usable = [] {
-    if (std::getenv("TANDEM_NO_HUGE_PAGES") != nullptr) return false;
+// Transparent huge pages not "never" (nor compiled out: no sysfs file).
+bool thp_available() {
+  static const bool available = [] {
     std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
     std::string mode;
     return std::getline(f, mode) && mode.find("[never]") == std::string::npos;
   }();
-  return usable;
+  return available;
+}
+
+// -1: not decided yet (env TANDEM_HUGE_PAGES=1 decides at first use); 0 off; 1 on.
+std::atomic<int> g_enabled{-1};
+}  // namespace
+
+void BigBuffer::enable_huge_pages(bool on) {
+  g_enabled.store(on ? 1 : 0, std::memory_order_relaxed);
+}
+
+bool BigBuffer::huge_pages_usable() {
+  int on = g_enabled.load(std::memory_order_relaxed);
+  if (on < 0) {
+    const char* v = std::getenv("TANDEM_HUGE_PAGES");
+    int expected = -1;
+    g_enabled.compare_exchange_strong(expected, v != nullptr && std::string(v) == "1" ? 1 : 0);
+    on = g_enabled.load(std::memory_order_relaxed);
+  }
+  return on == 1 && thp_available();
 }
 
 BigBuffer BigBuffer::allocate(size_t bytes) {

@@ -2,18 +2,22 @@
 // streamed from memory over and over: repacked weight matrices and the
 // bandwidth probe's buffer.
 //
-// Why not std::aligned_alloc: a decode step reads every weight once, so each
-// 4 KiB page costs a TLB miss (a two-level page walk under virtualisation) and
-// ends the hardware prefetchers' stream. Buffers of 2 MiB and more are mapped
-// with mmap at 2 MiB alignment and advised MADV_HUGEPAGE, so that with
-// transparent huge pages set to "madvise" (Debian's default) the kernel backs
-// them with 2 MiB pages. Smaller buffers and kernels without THP get ordinary
-// pages (also with THP "never" or env TANDEM_NO_HUGE_PAGES set, for A/B
-// runs); the advice is a hint and nothing depends on it for correctness.
+// Buffers of 2 MiB and more are mapped with mmap at 2 MiB alignment. When huge
+// pages are enabled (enable_huge_pages(true), or env TANDEM_HUGE_PAGES=1 at the
+// first use) they are also advised MADV_HUGEPAGE, so that with transparent huge
+// pages set to "madvise" (Debian's default) or "always" the kernel backs them
+// with 2 MiB pages: a decode step reads every weight once, and each 4 KiB page
+// costs a TLB miss. Off by default: measured in one process
+// (bench/huge_pages_ab), streaming ran 1.03-1.06x faster from huge pages on the
+// dev VM and 0.99-1.02x on a Xeon box, but in alternated `tandem bench` runs
+// Q8_0 decode was slower with them in 5 of 8 pairs across both hosts
+// (bench/results/huge_pages_*.json). The advice is a hint; nothing depends on
+// it for correctness.
 //
 // Contract: allocate(n) returns n zero bytes aligned to 64 (2 MiB when n >=
 // 2 MiB) or throws tandem::Error naming the size. Ownership: the buffer owns
-// the mapping. Thread safety: none of its own; distinct buffers are independent.
+// the mapping. Thread safety: none of its own; distinct buffers are
+// independent; enable_huge_pages() is atomic and affects later allocations.
 #pragma once
 
 #include <cstddef>
@@ -30,9 +34,10 @@ class BigBuffer {
   BigBuffer(const BigBuffer&) = delete;
   BigBuffer& operator=(const BigBuffer&) = delete;
 
-  // Whether large buffers get the MADV_HUGEPAGE advice in this process (THP not
-  // "never", TANDEM_NO_HUGE_PAGES unset); read once.
+  // Whether large buffers now get the MADV_HUGEPAGE advice: enabled, and THP not "never".
   static bool huge_pages_usable();
+  // Process-wide switch for later allocations (default: env TANDEM_HUGE_PAGES=1).
+  static void enable_huge_pages(bool on);
 
   unsigned char* data() const { return data_; }
   size_t size() const { return size_; }

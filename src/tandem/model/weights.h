@@ -5,8 +5,9 @@
 // and shape ("model.gguf: tensor 'blk.3.attn_k.weight' has shape 2048x2048,
 // expected 2048x512 (n_head_kv=8, head_dim=64)"). Matrices are copied once into
 // owned memory where kernels::pack_for_loading() says so: Q4_0 and Q8_0 into
-// packed kernel layouts, other matrices of 2 MiB and more row-major into huge
-// pages (kernels/cpu/packed.h: same bytes, faster decode); the file's pages of
+// packed kernel layouts and, with huge pages enabled (base/big_buffer.h), other
+// matrices of 2 MiB and more row-major into huge pages (kernels/cpu/packed.h:
+// same bytes); the file's pages of
 // a copied matrix are then released. The rest stays in the mapping (the
 // gguf::File must outlive the Weights); a tied output's embedding lookups read
 // the row-major copy, or the file when the output was repacked. 1-D tensors (norms, biases) are

@@ -66,8 +66,8 @@ double measure_read_bandwidth(ThreadPool& pool, size_t bytes) {
   const size_t nt = static_cast<size_t>(pool.size());
   const size_t per = bytes / nt / 4096 * 4096;  // bytes per thread
   if (per == 0) fail("measure_read_bandwidth: {} bytes is too small for {} threads", bytes, nt);
-  // Backed like the repacked weights (huge pages where the kernel gives them), so
-  // the probe reads memory the way the decode kernels do.
+  // Backed like the repacked weights (huge pages when enabled), so the probe
+  // reads memory the way the decode kernels do.
   const BigBuffer buf = BigBuffer::allocate(per * nt);
   float* base = reinterpret_cast<float*>(buf.data());
   const size_t n = per / sizeof(float);

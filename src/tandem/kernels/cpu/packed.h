@@ -84,15 +84,14 @@ bool packing_enabled(DType type);
 // The packed copy of a row-major matrix, or nothing when it is not packable
 // (reads the matrix once: a Q8_0 -128 is found while copying).
 std::optional<PackedMatrix> try_pack_matrix(const MatView& w);
-// Row-major matrices from this size up are copied into huge pages at load.
+// Row-major matrices from this size up are copied into huge pages at load
+// (when BigBuffer::huge_pages_usable(): off by default, see base/big_buffer.h).
 inline constexpr size_t kHugePageCopyMinBytes = size_t{2} << 20;
 // What a loader keeps instead of the file's bytes: try_pack_matrix() when
 // packing_enabled(w.type) and the matrix packs; else, for a row-major matrix of
-// kHugePageCopyMinBytes or more, a row-major copy in huge pages when the kernel
-// accepts the advice; else nothing (use the file's mapping). Decode reads every
-// weight once per token, and file mappings come in 4 KiB pages. bench/huge_pages_ab,
-// 2 threads: on the dev VM, F16 / Q8_0 / Q4_0 streamed 1.05 / 1.06 / 1.03x faster
-// from huge pages; on one Xeon box 0.99 / 1.00 / 1.02x (bench/results/huge_pages_*.json).
+// kHugePageCopyMinBytes or more, a row-major copy in huge pages when huge pages
+// are enabled and the kernel accepts the advice (file mappings come in 4 KiB
+// pages); else nothing (use the file's mapping).
 std::optional<PackedMatrix> pack_for_loading(const MatView& w);
 // The packed copy of a packable row-major matrix (tandem::Error otherwise).
 PackedMatrix pack_matrix(const MatView& w);
