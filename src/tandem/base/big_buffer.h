@@ -11,8 +11,8 @@
 // (bench/huge_pages_ab), streaming ran 1.03-1.06x faster from huge pages on the
 // dev VM and 0.99-1.02x on a Xeon box, but in alternated `tandem bench` runs
 // Q8_0 decode was slower with them in 5 of 8 pairs across both hosts
-// (bench/results/huge_pages_*.json). The advice is a hint; nothing depends on
-// it for correctness.
+// (bench/results/huge_pages_*.json, decode_roofline_*huge_vs_4k*.json). The
+// advice is a hint; nothing depends on it for correctness.
 //
 // Contract: allocate(n) returns n zero bytes aligned to 64 (2 MiB when n >=
 // 2 MiB) or throws tandem::Error naming the size. Ownership: the buffer owns
