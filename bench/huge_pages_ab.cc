@@ -10,10 +10,7 @@
 //
 // Needs transparent huge pages set to "madvise" or "always"; the JSON records
 // the setting, the command line and /proc/loadavg.
-#include <sys/mman.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -23,54 +20,23 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "tandem/base/big_buffer.h"
 #include "tandem/base/thread_pool.h"
 #include "tandem/base/timer.h"
 #include "tandem/kernels/cpu/bandwidth.h"
 #include "tandem/kernels/cpu/matmul.h"
 #include "tandem/kernels/cpu/packed.h"
+#include "tandem/tensor/dtype.h"
 #include "tandem/tensor/quantize.h"
 
 namespace {
 
 using namespace tandem;
 
-constexpr size_t kTwoMiB = size_t{2} << 20;
+using Pages = BigBuffer::Pages;
 
-// An anonymous mapping of `bytes`, 2 MiB aligned, advised huge or not huge.
-struct Region {
-  void* map = nullptr;
-  size_t len = 0;
-  unsigned char* data = nullptr;
-  Region(size_t bytes, bool huge) {
-    len = (bytes + kTwoMiB - 1) / kTwoMiB * kTwoMiB + kTwoMiB;
-    map = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED) throw std::runtime_error("mmap failed");
-    data = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(map) + kTwoMiB - 1) /
-                                            kTwoMiB * kTwoMiB);
-    madvise(data, len - kTwoMiB, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-  }
-  ~Region() { munmap(map, len); }
-};
-
-// Best of 6 read passes over 512 MiB of `r` (as kernels::measure_read_bandwidth).
-double probe(ThreadPool& pool, const Region& r, size_t bytes) {
-  const size_t nt = pool.size(), per = bytes / nt, n = per / sizeof(float);
-  float* base = reinterpret_cast<float*>(r.data);
-  pool.run([&](int i, int) { std::memset(base + i * n, 1, per); });
-  std::atomic<float> sink{0};
-  double best = 0;
-  for (int pass = 0; pass < 7; ++pass) {
-    Timer t;
-    pool.run([&](int i, int) { sink.store(kernels::read_pass(base + i * n, n, pass % 2 == 0)); });
-    if (pass > 0) best = std::max(best, double(per * nt) / t.seconds());
-  }
-  return best;
-}
-
-DType parse_type(const std::string& s) {
-  for (DType t : {DType::F16, DType::Q8_0, DType::Q4_0, DType::BF16, DType::F32})
-    if (s == dtype_name(t)) return t;
-  throw std::runtime_error("unknown type " + s);
+std::span<unsigned char> span_of(BigBuffer& b) {
+  return {b.data(), b.size()};
 }
 
 }  // namespace
@@ -101,10 +67,16 @@ int main(int argc, char** argv) {
   constexpr int64_t kRows = 8192, kCols = 2048;
   constexpr int kMatrices = 48, kPasses = 3;
   constexpr size_t kProbeBytes = size_t{512} << 20;
-  const Region probe_huge(kProbeBytes, true), probe_4k(kProbeBytes, false);
+  BigBuffer probe_mem[2] = {BigBuffer::allocate(kProbeBytes, Pages::kSmall),
+                            BigBuffer::allocate(kProbeBytes, Pages::kHuge)};
   nlohmann::json results = nlohmann::json::array();
   for (const std::string& name : bench::split(types)) {
-    const DType t = parse_type(name);
+    const std::optional<DType> type = dtype_from_name(name);
+    if (!type) {
+      std::fprintf(stderr, "unknown type %s\n", name.c_str());
+      return 2;
+    }
+    const DType t = *type;
     std::mt19937 rng(1);
     std::normal_distribution<float> nd;
     const int64_t rb = row_bytes(t, kCols);
@@ -119,12 +91,13 @@ int main(int argc, char** argv) {
     const kernels::MatView view = p ? p->view : file_view;
     const size_t bytes = p ? p->bytes.size() : src.size();
     std::vector<kernels::MatView> copies[2];  // [0] 4 KiB pages, [1] huge pages
-    const Region mem[2] = {Region(bytes * kMatrices, false), Region(bytes * kMatrices, true)};
+    const BigBuffer mem[2] = {BigBuffer::allocate(bytes * kMatrices, Pages::kSmall),
+                              BigBuffer::allocate(bytes * kMatrices, Pages::kHuge)};
     for (int h = 0; h < 2; ++h)
       for (int i = 0; i < kMatrices; ++i) {
-        std::memcpy(mem[h].data + i * bytes, view.data, bytes);
+        std::memcpy(mem[h].data() + i * bytes, view.data, bytes);
         kernels::MatView w = view;
-        w.data = mem[h].data + i * bytes;
+        w.data = mem[h].data() + i * bytes;
         copies[h].push_back(w);
       }
     std::vector<float> x(kCols), out(kRows);
@@ -132,8 +105,8 @@ int main(int argc, char** argv) {
     double share[2][2] = {};  // [copy][probe]
     double probes[2] = {}, rates[2] = {};
     for (int round = 0; round < rounds; ++round) {
-      const double bw[2] = {probe(pool, probe_4k, kProbeBytes),
-                            probe(pool, probe_huge, kProbeBytes)};
+      const double bw[2] = {kernels::measure_read_bandwidth(pool, span_of(probe_mem[0])),
+                            kernels::measure_read_bandwidth(pool, span_of(probe_mem[1]))};
       for (int k = 0; k < 2; ++k) {
         const int h = (round + k) % 2;
         Timer timer;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "tandem/base/error.h"
@@ -26,26 +27,25 @@ bool thp_available() {
   return available;
 }
 
-// -1: not decided yet (env TANDEM_HUGE_PAGES=1 decides at first use); 0 off; 1 on.
-std::atomic<int> g_enabled{-1};
+// The switch, first set from env TANDEM_HUGE_PAGES=1.
+std::atomic<bool>& enabled() {
+  static std::atomic<bool> on = [] {
+    const char* v = std::getenv("TANDEM_HUGE_PAGES");
+    return v != nullptr && std::string_view(v) == "1";
+  }();
+  return on;
+}
 }  // namespace
 
 void BigBuffer::enable_huge_pages(bool on) {
-  g_enabled.store(on ? 1 : 0, std::memory_order_relaxed);
+  enabled().store(on, std::memory_order_relaxed);
 }
 
 bool BigBuffer::huge_pages_usable() {
-  int on = g_enabled.load(std::memory_order_relaxed);
-  if (on < 0) {
-    const char* v = std::getenv("TANDEM_HUGE_PAGES");
-    int expected = -1;
-    g_enabled.compare_exchange_strong(expected, v != nullptr && std::string(v) == "1" ? 1 : 0);
-    on = g_enabled.load(std::memory_order_relaxed);
-  }
-  return on == 1 && thp_available();
+  return enabled().load(std::memory_order_relaxed) && thp_available();
 }
 
-BigBuffer BigBuffer::allocate(size_t bytes) {
+BigBuffer BigBuffer::allocate(size_t bytes, Pages pages) {
   BigBuffer b;
   b.size_ = bytes;
   if (bytes == 0) return b;
@@ -59,8 +59,12 @@ BigBuffer BigBuffer::allocate(size_t bytes) {
   b.map_bytes_ = len;
   const auto base = reinterpret_cast<uintptr_t>(m);
   b.data_ = reinterpret_cast<unsigned char*>((base + align - 1) / align * align);
-  if (big && huge_pages_usable())
-    b.huge_ = madvise(b.data_, (bytes + kHugePage - 1) / kHugePage * kHugePage, MADV_HUGEPAGE) == 0;
+  if (!big) return b;
+  const size_t advised = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  if (pages == Pages::kSmall)
+    madvise(b.data_, advised, MADV_NOHUGEPAGE);
+  else if (pages == Pages::kHuge ? thp_available() : huge_pages_usable())
+    b.huge_ = madvise(b.data_, advised, MADV_HUGEPAGE) == 0;
   return b;
 }
 

@@ -26,8 +26,13 @@ namespace tandem {
 
 class BigBuffer {
  public:
+  // Which pages a large buffer asks for: as the switch says (the default), or,
+  // for A/B measurements, huge (MADV_HUGEPAGE when THP is available) or small
+  // (MADV_NOHUGEPAGE, so 4 KiB pages even with THP "always").
+  enum class Pages { kBySwitch, kHuge, kSmall };
+
   BigBuffer() = default;
-  static BigBuffer allocate(size_t bytes);
+  static BigBuffer allocate(size_t bytes, Pages pages = Pages::kBySwitch);
   ~BigBuffer();
   BigBuffer(BigBuffer&& o) noexcept;
   BigBuffer& operator=(BigBuffer&& o) noexcept;
@@ -41,7 +46,8 @@ class BigBuffer {
 
   unsigned char* data() const { return data_; }
   size_t size() const { return size_; }
-  // Whether the buffer was advised MADV_HUGEPAGE (large enough, THP usable, advice accepted).
+  // Whether the buffer was advised MADV_HUGEPAGE (large enough, asked for huge
+  // pages, THP available, advice accepted).
   bool huge_pages_advised() const { return huge_; }
 
  private:

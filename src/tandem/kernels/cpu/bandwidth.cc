@@ -63,13 +63,18 @@ float read_pass(const float* p, size_t n, bool prefetch) {
 }
 
 double measure_read_bandwidth(ThreadPool& pool, size_t bytes) {
-  const size_t nt = static_cast<size_t>(pool.size());
-  const size_t per = bytes / nt / 4096 * 4096;  // bytes per thread
-  if (per == 0) fail("measure_read_bandwidth: {} bytes is too small for {} threads", bytes, nt);
   // Backed like the repacked weights (huge pages when enabled), so the probe
   // reads memory the way the decode kernels do.
-  const BigBuffer buf = BigBuffer::allocate(per * nt);
-  float* base = reinterpret_cast<float*>(buf.data());
+  BigBuffer buf = BigBuffer::allocate(bytes);
+  return measure_read_bandwidth(pool, std::span<unsigned char>(buf.data(), buf.size()));
+}
+
+double measure_read_bandwidth(ThreadPool& pool, std::span<unsigned char> buffer) {
+  const size_t nt = static_cast<size_t>(pool.size());
+  const size_t per = buffer.size() / nt / 4096 * 4096;  // bytes per thread
+  if (per == 0)
+    fail("measure_read_bandwidth: {} bytes is too small for {} threads", buffer.size(), nt);
+  float* base = reinterpret_cast<float*>(buffer.data());
   const size_t n = per / sizeof(float);
   pool.run([&](int i, int) { std::memset(base + i * n, 1, per); });
   std::atomic<float> sink{0};

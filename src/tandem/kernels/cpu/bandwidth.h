@@ -11,12 +11,16 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 
 #include "tandem/base/thread_pool.h"
 
 namespace tandem::kernels {
 
 double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t{1} << 30);
+// The same probe over a caller's buffer (its first bytes / threads / 4 KiB * 4 KiB
+// per thread; overwritten), e.g. memory of a chosen page size.
+double measure_read_bandwidth(ThreadPool& pool, std::span<unsigned char> buffer);
 
 // Sums n floats (a read pass the compiler cannot drop); exposed for the bench.
 // With `prefetch`, also prefetches the data 4 KiB ahead.

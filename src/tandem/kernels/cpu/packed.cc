@@ -128,7 +128,8 @@ std::optional<PackedMatrix> pack_for_loading(const MatView& w) {
   if (packing_enabled(w.type))
     if (std::optional<PackedMatrix> p = try_pack_matrix(w)) return p;
   const size_t bytes = static_cast<size_t>(w.rows * row_bytes(w.type, w.cols));
-  if (w.layout != Layout::kRows || bytes < kHugePageCopyMinBytes) return std::nullopt;
+  if (!BigBuffer::huge_pages_usable() || w.layout != Layout::kRows || bytes < kHugePageCopyMinBytes)
+    return std::nullopt;
   BigBuffer copy = BigBuffer::allocate(bytes);
   if (!copy.huge_pages_advised()) return std::nullopt;  // a copy would gain nothing
   std::memcpy(copy.data(), w.data, bytes);
