@@ -106,10 +106,10 @@ TEST_P(ReferenceTest, AllTokenLogitsMatchNumpy) {
   }
   // These cases exist to cover the packed layouts.
   if (c.name == "Q8_0_gqa_dim256") {
-    ASSERT_EQ(model->weights().layers[0].w_down.layout, kernels::Layout::kQ8_0x4);
+    ASSERT_EQ(model->weights().layers[0].w_down.layout, kernels::Layout::kQ8_0x8);
   }
   if (c.name == "Q4_0_gqa_dim256") {
-    ASSERT_EQ(model->weights().layers[0].w_down.layout, kernels::Layout::kQ4_0x4);
+    ASSERT_EQ(model->weights().layers[0].w_down.layout, kernels::Layout::kQ4_0x8);
   }
   ThreadPool pool(2);
   KvCache cache = model->make_cache(64, 1);

@@ -34,8 +34,8 @@ const MatmulTable& table_for(Isa isa) {
 }
 
 RowsFn rows_fn(const MatmulTable& t, const MatView& w) {
-  if (w.layout == Layout::kQ4_0x4) return t.q4_0x4;
-  if (w.layout == Layout::kQ8_0x4) return t.q8_0x4;
+  if (w.layout == Layout::kQ4_0x8) return t.q4_0x8;
+  if (w.layout == Layout::kQ8_0x8) return t.q8_0x8;
   switch (w.type) {
     case DType::F32:
       return t.f32;
@@ -82,23 +82,23 @@ void validate(const MatView& w, int64_t cols) {
     fail("matmul: {} weight has {} columns, not a positive multiple of its block size {}",
          info->name, w.cols, info->block_elems);
   if (w.rows < 0) fail("matmul: negative row count {}", w.rows);
-  if (w.layout == Layout::kQ4_0x4 && (w.type != DType::Q4_0 || w.rows % 4 || w.cols % 64))
-    fail("matmul: a {} x {} {} view cannot have the Q4_0x4 layout (Q4_0, rows % 4, cols % 64)",
+  if (w.layout == Layout::kQ4_0x8 && (w.type != DType::Q4_0 || w.rows % 8))
+    fail("matmul: a {} x {} {} view cannot have the Q4_0x8 layout (needs Q4_0, rows % 8 == 0)",
          w.rows, w.cols, info->name);
-  if (w.layout == Layout::kQ8_0x4 && (w.type != DType::Q8_0 || w.rows % 4 || w.cols % 256))
-    fail("matmul: a {} x {} {} view cannot have the Q8_0x4 layout (Q8_0, rows % 4, cols % 256)",
+  if (w.layout == Layout::kQ8_0x8 && (w.type != DType::Q8_0 || w.rows % 8))
+    fail("matmul: a {} x {} {} view cannot have the Q8_0x8 layout (needs Q8_0, rows % 8 == 0)",
          w.rows, w.cols, info->name);
 }
 
-// Row pieces of ~128 KiB (whole 4-row groups; a multi-token piece stays in L2
+// Row pieces of ~128 KiB (whole 8-row groups; a multi-token piece stays in L2
 // while every token group re-reads it), at least 8 per thread per matrix.
 constexpr int64_t kPieceBytes = 128 << 10;
 
 int64_t piece_rows(const MatView& w, int n_threads) {
   const int64_t rb = row_bytes(w.type, w.cols);
   const int64_t balance = (w.rows + n_threads * 8 - 1) / (n_threads * 8);
-  const int64_t rows = std::min(balance, std::max<int64_t>(4, kPieceBytes / rb));
-  return std::max<int64_t>(4, (rows + 3) / 4 * 4);
+  const int64_t rows = std::min(balance, std::max<int64_t>(8, kPieceBytes / rb));
+  return std::max<int64_t>(8, (rows + 7) / 8 * 8);
 }
 
 // Bytes of the next call's share that a finished thread prefetches: enough to
@@ -120,9 +120,9 @@ void prefetch_run_start(std::span<const MatView> next, int thread, int n_threads
       first -= count;
       continue;
     }
-    // Both layouts keep rows' bytes in order of row groups: row r starts at r * row_bytes
-    // (a Q4_0 matrix with a partial last record per group is a little longer: the
-    // lead then lands up to 558 bytes per row group early, which costs nothing).
+    // Every layout keeps rows' bytes in order of row groups: row r starts at r * row_bytes
+    // (a packed matrix with a partial last record per group is a little longer: the
+    // lead then lands up to 3 blocks per row early, which costs nothing).
     const int64_t rb = row_bytes(w.type, w.cols);
     const char* p = static_cast<const char*>(w.data) + first * rows * rb;
     const int64_t bytes = std::min(kNextLeadBytes, (w.rows - first * rows) * rb);
@@ -138,12 +138,11 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   TANDEM_CHECK(ws.size() == outs.size(), "{} weights but {} outputs", ws.size(), outs.size());
   if (ws.empty() || n_tokens <= 0) return;
   const int64_t cols = ws[0].cols;
-  bool need_q8_0 = false, need_q8_k = false, need_x4 = false;
+  bool need_q8_0 = false, need_q8_k = false;
   for (const MatView& w : ws) {
     validate(w, cols);
     need_q8_0 |= w.type == DType::Q8_0 || w.type == DType::Q4_0;
     need_q8_k |= w.type == DType::Q4_K || w.type == DType::Q6_K;
-    need_x4 |= w.layout == Layout::kQ4_0x4;
   }
   const MatmulTable& table = table_for(active_isa());
 
@@ -159,9 +158,8 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   const int64_t f4_bytes = align64(groups * kTokenTile * nb32 * int64_t{sizeof(float)});
   const int64_t x4_bytes = align64(groups * kTokenTile * nb32 * kQK);
   const int64_t q8_k_bytes = align64(n_tokens * nb256 * int64_t{sizeof(BlockQ8_K)});
-  const int64_t pair_bytes = align64(n_tokens * (cols / 64) * 8 * 4);  // one of dx, off
   const int64_t total = (need_q8_0 ? q8_0_bytes + 2 * f_bytes + 2 * f4_bytes + x4_bytes : 0) +
-                        (need_q8_k ? q8_k_bytes : 0) + (need_x4 ? 2 * pair_bytes : 0);
+                        (need_q8_k ? q8_k_bytes : 0);
   auto& buf = scratch();
   if (static_cast<int64_t>(buf.size()) < total + 64) buf.resize(total + 64);
   unsigned char* p = buf.data() + ((64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64);
@@ -169,8 +167,6 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   float *d = nullptr, *s = nullptr, *d4 = nullptr, *s4 = nullptr;
   int8_t* x4 = nullptr;
   BlockQ8_K* q8_k = nullptr;
-  float* pair_dx = nullptr;
-  int32_t* pair_off = nullptr;
   if (need_q8_0) {
     q8_0 = reinterpret_cast<BlockQ8_0*>(p), p += q8_0_bytes;
     d = reinterpret_cast<float*>(p), p += f_bytes;
@@ -184,11 +180,6 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
     }
   }
   if (need_q8_k) q8_k = reinterpret_cast<BlockQ8_K*>(p), act.q8_k = q8_k, p += q8_k_bytes;
-  if (need_x4) {
-    pair_dx = reinterpret_cast<float*>(p), p += pair_bytes;
-    pair_off = reinterpret_cast<int32_t*>(p), p += pair_bytes;
-    act.q4x4_dx = pair_dx, act.q4x4_off = pair_off;
-  }
   auto convert = [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       if (need_q8_0) {
@@ -200,22 +191,6 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
             std::memcpy(x4 + slot * kQK, q8_0[t * nb32 + b].qs, kQK);
             d4[slot] = d[t * nb32 + b];
             s4[slot] = s[t * nb32 + b];
-          }
-        }
-        if (need_x4) {  // per block pair, in the lane order of the packed scales
-          for (int64_t pr = 0; pr < nb32 / 2; ++pr) {
-            int32_t off[2];
-            for (int j = 0; j < 2; ++j) {
-              int32_t sum = 0;
-              for (int8_t q : q8_0[t * nb32 + 2 * pr + j].qs) sum += q;
-              off[j] = 8 * sum;
-            }
-            const int64_t o = (t * (nb32 / 2) + pr) * 8;
-            for (int l = 0; l < 8; ++l) {
-              const int j = kQ4_0x4LaneBlock[l];
-              pair_dx[o + l] = d[t * nb32 + 2 * pr + j];
-              pair_off[o + l] = off[j];
-            }
           }
         }
       }

@@ -544,15 +544,18 @@ struct Q4_0Row {
 // ---- Q4_0 / Q8_0 in the packed layouts (cpu/packed.h) x Q8_0 ---------------
 // Integer dot products of unsigned x signed bytes, summed per 32-bit lane: AVX2
 // has maddubs (pairs into saturating int16) then madd with ones (pairs into
-// int32). dot2_q4 adds its two int16 products before the madd: each maddubs sum is
-// at most 2 * 15 * 127 for the Q4_0 nibbles, so the sum cannot saturate.
-TANDEM_AVX2 inline __m256i dot1(__m256i u, __m256i s) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+// int32). The Q4_0 sums stay in int16 until q4_sum: each maddubs lane is at most
+// 2 * 15 * 127 = 3810, and a block adds 8 of them (30480 < 32767).
+TANDEM_AVX2 inline __m256i dot_add(__m256i acc, __m256i u, __m256i s) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 }
-TANDEM_AVX2 inline __m256i dot2_q4(__m256i u0, __m256i s0, __m256i u1, __m256i s1) {
-  return _mm256_madd_epi16(
-      _mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1)),
-      _mm256_set1_epi16(1));
+using Q4Sum = __m256i;  // int16 lanes
+TANDEM_AVX2 inline Q4Sum q4_add(Q4Sum acc, __m256i lo, __m256i xl, __m256i hi, __m256i xh) {
+  return _mm256_add_epi16(
+      acc, _mm256_add_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_maddubs_epi16(hi, xh)));
+}
+TANDEM_AVX2 inline __m256i q4_sum(Q4Sum acc0, Q4Sum acc1) {
+  return _mm256_madd_epi16(_mm256_add_epi16(acc0, acc1), _mm256_set1_epi16(1));
 }
 TANDEM_AVX2 inline __m256i hi_nibbles(__m256i x) {
   return _mm256_and_si256(_mm256_srli_epi16(x, 4), _mm256_set1_epi8(15));
@@ -734,8 +737,8 @@ const MatmulTable& avx2_matmul_table() {
                              rows_tiled<Q4_0Row>,
                              rows_tiled<Q4_KRow>,
                              rows_tiled<Q6_KRow>,
-                             rows_packed<RecQ4_0x4, Q4_0x4Group>,
-                             rows_packed<RecQ8_0x4, Q8_0x4Group>,
+                             rows_packed<RecQ4_0x8, Q4_0x8Block>,
+                             rows_packed<RecQ8_0x8, Q8_0x8Block>,
                              quantize_q8_0_avx2};
   return t;
 }

@@ -20,6 +20,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "tandem/kernels/cpu/avx2_util.h"
 #include "tandem/kernels/cpu/isa.h"
@@ -33,11 +34,15 @@
 namespace tandem::kernels::detail {
 namespace {
 
-TANDEM_VNNI inline __m256i dot1(__m256i u, __m256i s) {
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+TANDEM_VNNI inline __m256i dot_add(__m256i acc, __m256i u, __m256i s) {
+  return _mm256_dpbusd_epi32(acc, u, s);
 }
-TANDEM_VNNI inline __m256i dot2_q4(__m256i u0, __m256i s0, __m256i u1, __m256i s1) {
-  return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), u0, s0), u1, s1);
+using Q4Sum = __m256i;  // int32 lanes
+TANDEM_VNNI inline Q4Sum q4_add(Q4Sum acc, __m256i lo, __m256i xl, __m256i hi, __m256i xh) {
+  return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, lo, xl), hi, xh);
+}
+TANDEM_VNNI inline __m256i q4_sum(Q4Sum acc0, Q4Sum acc1) {
+  return _mm256_add_epi32(acc0, acc1);
 }
 
 // One GF(2) affine transform per byte (GFNI) moves bits 4..7 to 0..3 and clears
@@ -57,8 +62,8 @@ const MatmulTable& avx512_matmul_table() {
   static const MatmulTable t = [] {
     MatmulTable m = avx2_matmul_table();
     if (has_avx512_vnni_gfni()) {  // Cascade Lake (VNNI, no GFNI) keeps AVX2
-      m.q4_0x4 = rows_packed<RecQ4_0x4, Q4_0x4Group>;
-      m.q8_0x4 = rows_packed<RecQ8_0x4, Q8_0x4Group>;
+      m.q4_0x8 = rows_packed<RecQ4_0x8, Q4_0x8Block>;
+      m.q8_0x8 = rows_packed<RecQ8_0x8, Q8_0x8Block>;
     }
     return m;
   }();

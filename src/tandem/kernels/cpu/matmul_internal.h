@@ -36,11 +36,6 @@ struct Activations {
   const float* q8_0_d4;   // (groups, cols/32, 4) q8_0_d interleaved by token group
   const float* q8_0_s4;   // (groups, cols/32, 4) q8_0_s interleaved by token group
   const BlockQ8_K* q8_k;  // (n_tokens, cols/256)
-  // Only when a kQ4_0x4 matrix is in the call: per token and block pair, in the
-  // lane order of RecQ4_0x4::d (block b or b+1 per lane), the block's d and
-  // 8 * sum(qs) (the Q4_0 -8 offset, subtracted from the integer sums).
-  const float* q4x4_dx;     // (n_tokens, cols/64, 8)
-  const int32_t* q4x4_off;  // (n_tokens, cols/64, 8)
 };
 
 using RowsFn = void (*)(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0,
@@ -48,8 +43,8 @@ using RowsFn = void (*)(const MatView& w, const Activations& a, int64_t n_tokens
 
 struct MatmulTable {
   RowsFn f32, f16, bf16, q8_0, q4_0, q4_k, q6_k;
-  // Packed layouts (cpu/packed.h); r0 and r1 are multiples of 4.
-  RowsFn q4_0x4, q8_0x4;
+  // Packed layouts (cpu/packed.h); r0 and r1 are multiples of 8.
+  RowsFn q4_0x8, q8_0x8;
   // One row of n (multiple of 32) floats -> Q8_0 blocks, their f32 d and d*sum(q).
   void (*quantize_q8_0)(const float* x, int64_t n, BlockQ8_0* y, float* d, float* s);
 };

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 #include "tandem/base/error.h"
 #include "tandem/tensor/quantize.h"
@@ -11,74 +12,53 @@
 namespace tandem::kernels {
 namespace {
 
-// The record holding block pair p of row group g, and where row i's half of block j lives in it.
-const RecQ4_0x4& record(const MatView& w, int64_t g, int64_t p) {
-  return static_cast<const RecQ4_0x4*>(w.data)[g * records_per_group(w) + p / 4];
-}
-int vector_of(int i, int j) {
-  return 2 * j + i / 2;
-}
-int lane_of(int i, int j) {
-  for (int l = 0; l < 8; ++l)
-    if (kQ4_0x4LaneRow[l] == i && kQ4_0x4LaneBlock[l] == j) return l;
-  return -1;
-}
-
 template <class Block>
 const Block& row_block(const MatView& w, int64_t r, int64_t b) {
   const auto* base = static_cast<const unsigned char*>(w.data) + r * row_bytes(w.type, w.cols);
   return reinterpret_cast<const Block*>(base)[b];
 }
 
-PackedMatrix pack_q4_0(const MatView& w) {
-  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ4_0x4}, {}};
-  const int64_t groups = w.rows / 4, pairs = w.cols / 64, n_rec = records_per_group(m.view);
-  const size_t bytes = static_cast<size_t>(groups * n_rec) * sizeof(RecQ4_0x4);
-  m.bytes = BigBuffer::allocate(bytes);  // zeroed: a partial last record's unused pairs
-  m.view.data = m.bytes.data();
-  auto* out = reinterpret_cast<RecQ4_0x4*>(m.bytes.data());
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t p = 0; p < pairs; ++p) {
-      RecQ4_0x4& rec = out[g * n_rec + p / 4];
-      const int64_t q = p % 4;
-      for (int i = 0; i < 4; ++i) {
-        for (int j = 0; j < 2; ++j) {
-          const auto& blk = row_block<BlockQ4_0>(w, 4 * g + i, 2 * p + j);
-          std::memcpy(rec.qs[q][vector_of(i, j)] + 16 * (i % 2), blk.qs, 16);
-          rec.d[q][lane_of(i, j)] = blk.d;
-        }
-      }
-    }
-  }
-  return m;
+// The record of a packed matrix holding block b of row r.
+template <class Block, class Data>  // Data: void or const void
+auto& record_of(Data* data, const MatView& w, int64_t r, int64_t b) {
+  using Rec = std::conditional_t<std::is_const_v<Data>, const RecX8<Block>, RecX8<Block>>;
+  return static_cast<Rec*>(data)[(r / 8) * records_per_group(w) + b / 4];
 }
 
-// Record k of row group g of a kQ8_0x4 matrix, and where block j of it keeps row i's scale.
-const RecQ8_0x4& q8_record(const MatView& w, int64_t g, int64_t k) {
-  return static_cast<const RecQ8_0x4*>(w.data)[g * records_per_group(w) + k];
+// Block b of row r between the file's form and its record (packed.h): the scale
+// to d[b % 4][r % 8], each 4-byte group v of the quants to qs[b % 4][v][r % 8].
+template <class Block>
+void put_block(const Block& blk, RecX8<Block>& rec, int64_t r, int64_t b) {
+  const int j = static_cast<int>(b % 4), i = static_cast<int>(r % 8);
+  rec.d[j][i] = blk.d;
+  for (int v = 0; v < RecX8<Block>::kVectors; ++v)
+    std::memcpy(rec.qs[j][v][i], reinterpret_cast<const unsigned char*>(blk.qs) + 4 * v, 4);
 }
-template <class Rec>  // RecQ8_0x4, const or not
-auto& q8_scale(Rec& rec, int i, int j) {
-  return rec.d[j / 2][4 * (j % 2) + i];
+template <class Block>
+Block get_block(const RecX8<Block>& rec, int64_t r, int64_t b) {
+  const int j = static_cast<int>(b % 4), i = static_cast<int>(r % 8);
+  Block blk;
+  blk.d = rec.d[j][i];
+  for (int v = 0; v < RecX8<Block>::kVectors; ++v)
+    std::memcpy(reinterpret_cast<unsigned char*>(blk.qs) + 4 * v, rec.qs[j][v][i], 4);
+  return blk;
 }
 
-// Nothing when a quant is -128 (the packed kernel's sign trick cannot hold it):
-// the check rides along with the copy, so the matrix is read once.
-std::optional<PackedMatrix> pack_q8_0(const MatView& w) {
-  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kQ8_0x4}, {}};
-  const int64_t n_rec = records_per_group(m.view);
-  m.bytes = BigBuffer::allocate(static_cast<size_t>(w.rows / 4 * n_rec) * sizeof(RecQ8_0x4));
+// Nothing when a Q8_0 quant is -128 (the packed kernel's sign trick cannot hold
+// it): the check rides along with the copy, so the matrix is read once.
+template <class Block>
+std::optional<PackedMatrix> pack_x8(const MatView& w, Layout layout) {
+  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, layout}, {}};
+  const size_t n_rec = static_cast<size_t>(w.rows / 8 * records_per_group(w));
+  m.bytes = BigBuffer::allocate(n_rec * sizeof(RecX8<Block>));  // zeroed: partial records
   m.view.data = m.bytes.data();
-  auto* out = reinterpret_cast<RecQ8_0x4*>(m.bytes.data());
   for (int64_t r = 0; r < w.rows; ++r) {
     for (int64_t b = 0; b < w.cols / kQK; ++b) {
-      const auto& blk = row_block<BlockQ8_0>(w, r, b);
-      RecQ8_0x4& rec = out[(r / 4) * n_rec + b / 8];
-      const int i = static_cast<int>(r % 4), j = static_cast<int>(b % 8);
-      for (int8_t q : blk.qs)
-        if (q == -128) return std::nullopt;
-      q8_scale(rec, i, j) = blk.d;
-      std::memcpy(rec.qs[j][i], blk.qs, kQK);
+      const Block& blk = row_block<Block>(w, r, b);
+      if constexpr (std::is_same_v<Block, BlockQ8_0>)
+        for (int8_t q : blk.qs)
+          if (q == -128) return std::nullopt;
+      put_block(blk, record_of<Block>(static_cast<void*>(m.bytes.data()), m.view, r, b), r, b);
     }
   }
   return m;
@@ -95,9 +75,8 @@ bool has_q8_min(const MatView& w) {
 
 // The shape part of packable(): the layouts' record and row-group sizes.
 bool packable_shape(const MatView& w) {
-  if (w.layout != Layout::kRows || w.rows <= 0 || w.rows % 4 != 0 || w.cols <= 0) return false;
-  return (w.type == DType::Q4_0 && w.cols % 64 == 0) ||
-         (w.type == DType::Q8_0 && w.cols % 256 == 0);
+  return w.layout == Layout::kRows && w.rows > 0 && w.rows % 8 == 0 && w.cols > 0 &&
+         w.cols % kQK == 0 && (w.type == DType::Q4_0 || w.type == DType::Q8_0);
 }
 
 }  // namespace
@@ -115,13 +94,13 @@ bool packing_enabled(DType type) {
 }
 
 int64_t records_per_group(const MatView& w) {
-  return (w.cols + 255) / 256;  // Q4_0: a partial last record when cols % 256 != 0
+  return (w.cols / kQK + 3) / 4;
 }
 
 std::optional<PackedMatrix> try_pack_matrix(const MatView& w) {
   if (!packable_shape(w)) return std::nullopt;
-  if (w.type == DType::Q4_0) return pack_q4_0(w);
-  return pack_q8_0(w);
+  if (w.type == DType::Q4_0) return pack_x8<BlockQ4_0>(w, Layout::kQ4_0x8);
+  return pack_x8<BlockQ8_0>(w, Layout::kQ8_0x8);
 }
 
 std::optional<PackedMatrix> pack_for_loading(const MatView& w) {
@@ -142,30 +121,20 @@ PackedMatrix pack_matrix(const MatView& w) {
   std::optional<PackedMatrix> m = try_pack_matrix(w);
   if (!m)
     fail(
-        "pack_matrix: a {} matrix of {} x {} has no packed layout (needs rows % 4 == 0 and Q4_0 "
-        "with cols % 64 == 0 or Q8_0 with cols % 256 == 0 and no quant -128)",
+        "pack_matrix: a {} matrix of {} x {} has no packed layout (needs Q4_0 or Q8_0, rows % 8 "
+        "== 0 and for Q8_0 no quant -128)",
         dtype_name(w.type), w.rows, w.cols);
   return std::move(*m);
 }
 
 BlockQ4_0 packed_block_q4_0(const MatView& w, int64_t r, int64_t b) {
-  TANDEM_CHECK(w.layout == Layout::kQ4_0x4, "packed_block_q4_0 on another layout");
-  const RecQ4_0x4& rec = record(w, r / 4, b / 2);
-  const int i = static_cast<int>(r % 4), j = static_cast<int>(b % 2), q = (b / 2) % 4;
-  BlockQ4_0 blk;
-  blk.d = rec.d[q][lane_of(i, j)];
-  std::memcpy(blk.qs, rec.qs[q][vector_of(i, j)] + 16 * (i % 2), 16);
-  return blk;
+  TANDEM_CHECK(w.layout == Layout::kQ4_0x8, "packed_block_q4_0 on another layout");
+  return get_block<BlockQ4_0>(record_of<BlockQ4_0>(w.data, w, r, b), r, b);
 }
 
 BlockQ8_0 packed_block_q8_0(const MatView& w, int64_t r, int64_t b) {
-  TANDEM_CHECK(w.layout == Layout::kQ8_0x4, "packed_block_q8_0 on another layout");
-  const RecQ8_0x4& rec = q8_record(w, r / 4, b / 8);
-  const int i = static_cast<int>(r % 4), j = static_cast<int>(b % 8);
-  BlockQ8_0 blk;
-  blk.d = q8_scale(rec, i, j);
-  std::memcpy(blk.qs, rec.qs[j][i], kQK);
-  return blk;
+  TANDEM_CHECK(w.layout == Layout::kQ8_0x8, "packed_block_q8_0 on another layout");
+  return get_block<BlockQ8_0>(record_of<BlockQ8_0>(w.data, w, r, b), r, b);
 }
 
 void dequantize_matrix_row(const MatView& w, int64_t r, float* out) {
@@ -176,7 +145,7 @@ void dequantize_matrix_row(const MatView& w, int64_t r, float* out) {
     return;
   }
   for (int64_t b = 0; b < w.cols / kQK; ++b) {
-    if (w.layout == Layout::kQ4_0x4) {
+    if (w.layout == Layout::kQ4_0x8) {
       const BlockQ4_0 blk = packed_block_q4_0(w, r, b);
       dequantize_row(DType::Q4_0, &blk, out + b * kQK, kQK);
     } else {

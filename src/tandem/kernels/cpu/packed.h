@@ -1,34 +1,25 @@
 // Packed weight layouts: a model's Q4_0 and Q8_0 matrices rearranged once at load
-// time so that each thread's decode reads one sequential stream (instead of four
-// interleaved row streams, which the hardware prefetcher follows poorly) and the
-// kernels load a group's scales with one vector load; for Q4_0 the kernel also
-// spends about half the instructions per block (see matmul_avx2.cc).
+// time so that each thread's decode reads one sequential stream (instead of one
+// stream per row, which the hardware prefetcher follows poorly), every vector
+// load is aligned, and the kernels sum without horizontal folds.
 //
-// Layout kQ4_0x4 of a (rows, cols) Q4_0 matrix, rows % 4 == 0, cols % 64 == 0:
-// row group g (rows 4g..4g+3) is ceil(cols/256) consecutive RecQ4_0x4 records of
-// 576 bytes (9 cache lines), each holding four block pairs (b, b+1) = (2p, 2p+1);
-// when cols % 256 != 0 the last record of a group holds the remaining 1-3 pairs
-// and zero padding. The same 8 blocks' bytes per pair as the row-major file (18
-// bytes per block, so the matrix keeps its size up to that padding), the four
-// pairs' scales first so that every quant load is aligned and none spans two lines:
-//   d[q]     = pair q's f16 scales in the lane order of the kernel's folded sums:
-//              (r0,b) (r2,b) (r0,b+1) (r2,b+1) (r1,b) (r3,b) (r1,b+1) (r3,b+1)
-//   qs[q][0] = [row 0 block b | row 1 block b]   (16 + 16 quant bytes, unchanged)
-//   qs[q][1] = [row 2 block b | row 3 block b]
-//   qs[q][2] = [row 0 block b+1 | row 1 block b+1]
-//   qs[q][3] = [row 2 block b+1 | row 3 block b+1]
+// Layouts kQ4_0x8 and kQ8_0x8 of a (rows, cols) Q4_0 / Q8_0 matrix, rows % 8 == 0:
+// row group g (rows 8g..8g+7) is ceil(cols/128) consecutive records, one per run
+// of four blocks b = 4k..4k+3 (when cols % 128 != 0 the last record of a group
+// holds the remaining 1-3 blocks and zero padding). Record block j holds:
+//   d[j]        = the eight rows' f16 scales of block 4k+j, row 0 first
+//   qs[j][v]    = 32 bytes: bytes 4v..4v+3 of each of the eight rows' quants
+//                 (row 0 first), v < 4 for Q4_0 (16 nibble bytes: element e in
+//                 byte e % 16, low nibble for e < 16), v < 8 for Q8_0
+// So one vector load of qs[j][v] meets one broadcast 4-byte load of the
+// activation (elements 4v..4v+3, and for Q4_0's high nibbles 16+4v..16+4v+3):
+// each 32-bit lane sums one row's products, and the lanes add up vertically over
+// v with no shuffles. The scales fill the record's first cache line: a Q4_0
+// record is 576 bytes (9 lines), a Q8_0 record 1088 (17 lines), exactly the
+// bytes of the 32 blocks in the file (18 and 34 each).
 //
-// Layout kQ8_0x4 of a (rows, cols) Q8_0 matrix, rows % 4 == 0, cols % 256 == 0,
-// no quant equal to -128 (the kernel's sign step cannot represent +128; quantisers
-// emit -127..127, so only hand-made files are refused and stay row-major): row
-// group g is cols/256 consecutive RecQ8_0x4 records of 1088 bytes (17 cache
-// lines), one per run of 8 blocks b = 8k..8k+7:
-//   d[p]  = f16 scales of block pair (2p, 2p+1): rows 0..3 of block 2p, then
-//           rows 0..3 of block 2p+1 (the lane order of the kernel's folded sums)
-//   qs[j] = the four rows' 32 quants of block 8k+j
-// The scales fill the first cache line, so every 32-byte quant load is aligned
-// and none spans two lines (the file's 34-byte blocks split every other load).
-// 34 bytes per block, as in the file: the matrix keeps its size.
+// Q8_0 matrices with a quant of -128 stay row-major: the kernel's sign step
+// cannot represent +128 (quantisers emit -127..127, so only hand-made files).
 //
 // Every block keeps its exact bytes, so results equal the row-major kernels' up to
 // float summation order.
@@ -48,21 +39,16 @@
 
 namespace tandem::kernels {
 
-struct RecQ4_0x4 {
-  uint16_t d[4][8];      // (pairs, f16 scales in the lane order above)
-  uint8_t qs[4][4][32];  // (pairs, 4 vectors, 2 rows x 16 bytes)
+// One record of 4 blocks x 8 rows (see above); Block is BlockQ4_0 or BlockQ8_0.
+template <class Block>
+struct RecX8 {
+  static constexpr int kVectors = sizeof(Block::qs) / 4;  // 4-byte groups per block
+  uint16_t d[4][8];                                       // (blocks, rows) f16
+  unsigned char qs[4][kVectors][8][4];                    // (blocks, 4-byte groups, rows, bytes)
 };
-static_assert(sizeof(RecQ4_0x4) == 576);
-
-struct RecQ8_0x4 {
-  uint16_t d[4][8];     // (block pairs, [block 2p rows 0..3 | block 2p+1 rows 0..3]) f16
-  int8_t qs[8][4][32];  // (blocks, rows, quants)
-};
-static_assert(sizeof(RecQ8_0x4) == 1088);
-
-// Lane i of a pair's scale vector belongs to this row (0..3) and block (0 or 1).
-inline constexpr int kQ4_0x4LaneRow[8] = {0, 2, 0, 2, 1, 3, 1, 3};
-inline constexpr int kQ4_0x4LaneBlock[8] = {0, 0, 1, 1, 0, 0, 1, 1};
+using RecQ4_0x8 = RecX8<BlockQ4_0>;
+using RecQ8_0x8 = RecX8<BlockQ8_0>;
+static_assert(sizeof(RecQ4_0x8) == 576 && sizeof(RecQ8_0x8) == 1088);
 
 // A matrix copied out of its file: repacked (layout != kRows) or row-major in huge pages.
 struct PackedMatrix {
@@ -95,10 +81,10 @@ inline constexpr size_t kHugePageCopyMinBytes = size_t{2} << 20;
 std::optional<PackedMatrix> pack_for_loading(const MatView& w);
 // The packed copy of a packable row-major matrix (tandem::Error otherwise).
 PackedMatrix pack_matrix(const MatView& w);
-// Records per 4-row group of a packed matrix (kQ4_0x4: the last one partial
-// when cols % 256 != 0; kQ8_0x4: cols / 256).
+// Records per 8-row group of a packed matrix: ceil(cols / 128), the last one
+// partial when cols % 128 != 0.
 int64_t records_per_group(const MatView& w);
-// Block b of row r of a kQ4_0x4 / kQ8_0x4 matrix, in the file's block form.
+// Block b of row r of a kQ4_0x8 / kQ8_0x8 matrix, in the file's block form.
 BlockQ4_0 packed_block_q4_0(const MatView& w, int64_t r, int64_t b);
 BlockQ8_0 packed_block_q8_0(const MatView& w, int64_t r, int64_t b);
 // Row r of any matrix (packed or not) as f32: the reference dequantisation.
