@@ -8,7 +8,8 @@
 // memory. With vpdpbusd, in one process alternating the two: Q4_0 83 % against
 // 79 %, Q8_0 96 % against 93 %; with GFNI for the high nibbles too, Q4_0 85 %
 // against 78 %; in `tandem bench` prompt processing 1.2x (Q4_0) and 1.1x (Q8_0)
-// faster (bench/results/q4_0_vnni_xeon.json).
+// faster (bench/results/q4_0_vnni_xeon.json). Those figures are of the earlier
+// 4-row packed layouts; packed.h gives the 8-row layouts' (packed_x8_xeon.json).
 //
 // One-row AVX-512 kernels (512-bit vectors) for F16, Q8_0 and Q4_0 decode
 // existed and were measured against the AVX2 ones on the same host (2 threads,

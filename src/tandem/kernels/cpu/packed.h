@@ -61,11 +61,12 @@ struct PackedMatrix {
 bool packable(const MatView& w);
 // Whether model loading packs a matrix of this type: Q4_0 and Q8_0 unless env
 // TANDEM_PACK=0 (row-major everywhere, for A/B measurements). Measured on the 1B
-// shape, 2 threads, Xeon host (decode_roofline_xeon.json, q8_0_pack_ab.json):
-// packed Q8_0 decodes at 90-97 % of the roofline against 82-88 % row-major, packed
-// Q4_0 (aligned records) at 78-89 % against 75-79 % for the earlier 144-byte
-// records and about 61 % row-major; on the dev VM both are within noise of the
-// row-major kernels for decode.
+// shape, 2 threads, Xeon host: the earlier 4-row packed layouts decoded Q8_0 at
+// 90-97 % of the roofline against 82-88 % row-major and Q4_0 at 78-89 % against
+// about 61 % (decode_roofline_xeon.json, q8_0_pack_ab.json); these 8-row layouts,
+// in the same calls as the 4-row ones, Q8_0 at 95-100 % against 92-94 % and Q4_0
+// at 81-88 % against 77-81 %, with prompt processing 1.5x (Q8_0) and 1.2-1.4x
+// (Q4_0) faster (packed_x8_xeon.json; dev VM: packed_x8_vm.json).
 bool packing_enabled(DType type);
 // The packed copy of a row-major matrix, or nothing when it is not packable
 // (reads the matrix once: a Q8_0 -128 is found while copying).
