@@ -218,14 +218,16 @@ TEST_P(MatmulIsa, MultiEqualsSeparateAndThreadCountsAgree) {
 
 // The packed layouts against the row-major scalar kernel and the reference: row
 // groups (1 to 17 of them), full and partial records, every token-group remainder.
+// The tested view is the packed one, the references use the row-major original.
 TEST_P(MatmulIsa, PackedMatchesRowMajor) {
   std::mt19937 rng(4242);
   ThreadPool pool(2);
-  for (auto [type, layout] :
-       {std::pair{DType::Q4_0, Layout::kQ4_0x8}, {DType::Q8_0, Layout::kQ8_0x8}}) {
+  for (auto [type, layout, row_step, col_step] : {std::tuple{DType::Q4_0, Layout::kQ4_0x8, 8, 32},
+                                                  {DType::Q8_0, Layout::kQ8_0x8, 8, 32},
+                                                  {DType::F16, Layout::kF16x4, 4, 16}}) {
     for (int trial = 0; trial < 40; ++trial) {
-      const int64_t rows = 8 * std::uniform_int_distribution<int64_t>(1, 17)(rng);
-      const int64_t cols = 32 * std::uniform_int_distribution<int64_t>(1, 28)(rng);
+      const int64_t rows = row_step * std::uniform_int_distribution<int64_t>(1, 17)(rng);
+      const int64_t cols = col_step * std::uniform_int_distribution<int64_t>(1, 28)(rng);
       const int64_t nt = trial < 20 ? 1 + trial % 10 : 1 + trial;
       const Weights w = make_weights(type, rows, cols, rng);
       ASSERT_TRUE(packable(w.view()));
@@ -289,14 +291,20 @@ TEST(Matmul, RejectsBadShapesAndTypes) {
   EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
   bad = {DType::Q4_0, buf.data(), 8, 64, Layout::kQ8_0x8};
   EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
+  bad = {DType::F16, buf.data(), 6, 64, Layout::kF16x4};
+  EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
+  bad = {DType::BF16, buf.data(), 4, 64, Layout::kF16x4};
+  EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
 }
 
-template <class Block, Block (*Get)(const MatView&, int64_t, int64_t)>
+// Every row of the packed copy dequantises to the original's values; with a
+// block getter, every block also comes back byte for byte.
+template <class Block = BlockQ8_0, Block (*Get)(const MatView&, int64_t, int64_t) = nullptr>
 void expect_round_trip(const Weights& w) {
   const PackedMatrix pk = pack_matrix(w.view());
   const int64_t rb = row_bytes(w.type, w.cols);
   for (int64_t r = 0; r < w.rows; ++r) {
-    for (int64_t b = 0; b < w.cols / 32; ++b) {
+    for (int64_t b = 0; Get != nullptr && b < w.cols / 32; ++b) {
       const Block got = Get(pk.view, r, b);
       const auto& want = reinterpret_cast<const Block*>(w.bytes.data() + r * rb)[b];
       ASSERT_EQ(0, std::memcmp(&got, &want, sizeof(Block))) << r << " " << b;
@@ -315,13 +323,18 @@ TEST(Packed, RoundTripsEveryBlockAndRefusesWhatItCannotPack) {
   expect_round_trip<BlockQ4_0, packed_block_q4_0>(make_weights(DType::Q4_0, 8, 416, rng));
   expect_round_trip<BlockQ8_0, packed_block_q8_0>(make_weights(DType::Q8_0, 24, 768, rng));
   expect_round_trip<BlockQ8_0, packed_block_q8_0>(make_weights(DType::Q8_0, 8, 96, rng));
-  const Weights f16 = make_weights(DType::F16, 8, 64, rng);
+  expect_round_trip(make_weights(DType::F16, 12, 48, rng));
+  expect_round_trip(make_weights(DType::F16, 4, 2048, rng));
+  const Weights bf16 = make_weights(DType::BF16, 8, 64, rng);
+  const Weights f16_odd_rows = make_weights(DType::F16, 6, 64, rng);
+  const Weights f16_odd_cols = make_weights(DType::F16, 8, 40, rng);
   const Weights odd_rows = make_weights(DType::Q4_0, 12, 256, rng);
   const Weights q8_odd_rows = make_weights(DType::Q8_0, 4, 256, rng);
   Weights q8_min = make_weights(DType::Q8_0, 8, 512, rng);  // one quant -128: sign step overflows
   ASSERT_TRUE(packable(q8_min.view()));
   q8_min.bytes[5 * row_bytes(DType::Q8_0, 512) + 7 * sizeof(BlockQ8_0) + 2 + 31] = 0x80;
-  for (const Weights* bad : {&f16, &odd_rows, &q8_odd_rows, static_cast<const Weights*>(&q8_min)}) {
+  for (const Weights* bad : {&bf16, &f16_odd_rows, &f16_odd_cols, &odd_rows, &q8_odd_rows,
+                             static_cast<const Weights*>(&q8_min)}) {
     EXPECT_FALSE(packable(bad->view()));
     EXPECT_THROW(pack_matrix(bad->view()), Error);
   }
@@ -333,8 +346,8 @@ TEST(Packed, RoundTripsEveryBlockAndRefusesWhatItCannotPack) {
 // row-major with huge pages off (the default).
 TEST(Packed, LoadingCopiesLargeRowMajorMatricesIntoHugePages) {
   std::mt19937 rng(5);
-  const Weights small = make_weights(DType::F16, 64, 256, rng);
-  const Weights big = make_weights(DType::F16, 4100, 256, rng);  // 2.0 MiB + 8 KiB
+  const Weights small = make_weights(DType::BF16, 64, 256, rng);
+  const Weights big = make_weights(DType::BF16, 4100, 256, rng);  // 2.0 MiB + 8 KiB
   ASSERT_GE(big.bytes.size(), kHugePageCopyMinBytes);
   BigBuffer::enable_huge_pages(false);
   EXPECT_FALSE(pack_for_loading(big.view()).has_value());

@@ -16,11 +16,17 @@ const unsigned char* row_ptr(const MatView& w, int64_t r) {
   return static_cast<const unsigned char*>(w.data) + r * row_bytes(w.type, w.cols);
 }
 
-template <float (*Load)(const void*, int64_t)>
+// Row r's first element in the packed kF16x4 layout (cpu/packed.h).
+const unsigned char* f16x4_row_ptr(const MatView& w, int64_t r) {
+  return static_cast<const unsigned char*>(w.data) + 2 * ((r / 4) * 4 * w.cols + 16 * (r % 4));
+}
+
+template <float (*Load)(const void*, int64_t),
+          const unsigned char* (*RowPtr)(const MatView&, int64_t) = row_ptr>
 void rows_float(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0, int64_t r1,
                 float* out) {
   for (int64_t r = r0; r < r1; ++r) {
-    const unsigned char* wr = row_ptr(w, r);
+    const unsigned char* wr = RowPtr(w, r);
     for (int64_t t = 0; t < n_tokens; ++t) {
       const float* x = a.f32 + t * a.cols;
       double acc = 0;
@@ -34,6 +40,9 @@ float load_f32(const void* p, int64_t i) {
 }
 float load_f16(const void* p, int64_t i) {
   return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+}
+float load_f16x4(const void* p, int64_t i) {
+  return f16_to_f32(static_cast<const uint16_t*>(p)[f16x4_offset(i)]);
 }
 float load_bf16(const void* p, int64_t i) {
   return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
@@ -145,6 +154,7 @@ const MatmulTable& scalar_matmul_table() {
                              rows_blocks<BlockQ6_K, BlockQ8_K, kQKK, dot_q6_k>,
                              rows_packed<BlockQ4_0, packed_block_q4_0, dot_q4_0>,
                              rows_packed<BlockQ8_0, packed_block_q8_0, dot_q8_0>,
+                             rows_float<load_f16x4, f16x4_row_ptr>,
                              quantize_q8_0_scalar};
   return t;
 }
