@@ -224,7 +224,8 @@ TEST_P(MatmulIsa, PackedMatchesRowMajor) {
   ThreadPool pool(2);
   for (auto [type, layout, row_step, col_step] : {std::tuple{DType::Q4_0, Layout::kQ4_0x8, 8, 32},
                                                   {DType::Q8_0, Layout::kQ8_0x8, 8, 32},
-                                                  {DType::F16, Layout::kF16x4, 4, 16}}) {
+                                                  {DType::F16, Layout::kHalfx4, 4, 16},
+                                                  {DType::BF16, Layout::kHalfx4, 4, 16}}) {
     for (int trial = 0; trial < 40; ++trial) {
       const int64_t rows = row_step * std::uniform_int_distribution<int64_t>(1, 17)(rng);
       const int64_t cols = col_step * std::uniform_int_distribution<int64_t>(1, 28)(rng);
@@ -291,9 +292,11 @@ TEST(Matmul, RejectsBadShapesAndTypes) {
   EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
   bad = {DType::Q4_0, buf.data(), 8, 64, Layout::kQ8_0x8};
   EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
-  bad = {DType::F16, buf.data(), 6, 64, Layout::kF16x4};
+  bad = {DType::F16, buf.data(), 6, 64, Layout::kHalfx4};
   EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
-  bad = {DType::BF16, buf.data(), 4, 64, Layout::kF16x4};
+  bad = {DType::BF16, buf.data(), 4, 24, Layout::kHalfx4};
+  EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
+  bad = {DType::F32, buf.data(), 4, 64, Layout::kHalfx4};
   EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
 }
 
@@ -325,7 +328,8 @@ TEST(Packed, RoundTripsEveryBlockAndRefusesWhatItCannotPack) {
   expect_round_trip<BlockQ8_0, packed_block_q8_0>(make_weights(DType::Q8_0, 8, 96, rng));
   expect_round_trip(make_weights(DType::F16, 12, 48, rng));
   expect_round_trip(make_weights(DType::F16, 4, 2048, rng));
-  const Weights bf16 = make_weights(DType::BF16, 8, 64, rng);
+  expect_round_trip(make_weights(DType::BF16, 8, 80, rng));
+  const Weights f32 = make_weights(DType::F32, 8, 64, rng);
   const Weights f16_odd_rows = make_weights(DType::F16, 6, 64, rng);
   const Weights f16_odd_cols = make_weights(DType::F16, 8, 40, rng);
   const Weights odd_rows = make_weights(DType::Q4_0, 12, 256, rng);
@@ -333,7 +337,7 @@ TEST(Packed, RoundTripsEveryBlockAndRefusesWhatItCannotPack) {
   Weights q8_min = make_weights(DType::Q8_0, 8, 512, rng);  // one quant -128: sign step overflows
   ASSERT_TRUE(packable(q8_min.view()));
   q8_min.bytes[5 * row_bytes(DType::Q8_0, 512) + 7 * sizeof(BlockQ8_0) + 2 + 31] = 0x80;
-  for (const Weights* bad : {&bf16, &f16_odd_rows, &f16_odd_cols, &odd_rows, &q8_odd_rows,
+  for (const Weights* bad : {&f32, &f16_odd_rows, &f16_odd_cols, &odd_rows, &q8_odd_rows,
                              static_cast<const Weights*>(&q8_min)}) {
     EXPECT_FALSE(packable(bad->view()));
     EXPECT_THROW(pack_matrix(bad->view()), Error);
@@ -346,8 +350,8 @@ TEST(Packed, RoundTripsEveryBlockAndRefusesWhatItCannotPack) {
 // row-major with huge pages off (the default).
 TEST(Packed, LoadingCopiesLargeRowMajorMatricesIntoHugePages) {
   std::mt19937 rng(5);
-  const Weights small = make_weights(DType::BF16, 64, 256, rng);
-  const Weights big = make_weights(DType::BF16, 4100, 256, rng);  // 2.0 MiB + 8 KiB
+  const Weights small = make_weights(DType::F32, 64, 256, rng);
+  const Weights big = make_weights(DType::F32, 2050, 256, rng);  // 2.0 MiB + 8 KiB
   ASSERT_GE(big.bytes.size(), kHugePageCopyMinBytes);
   BigBuffer::enable_huge_pages(false);
   EXPECT_FALSE(pack_for_loading(big.view()).has_value());
@@ -367,7 +371,7 @@ TEST(Packed, LoadingCopiesLargeRowMajorMatricesIntoHugePages) {
   EXPECT_EQ(0, std::memcmp(copy->view.data, big.bytes.data(), big.bytes.size()));
   ThreadPool pool(2);
   const std::vector<float> x = make_input(256, rng);
-  std::vector<float> a(4100), b(4100);
+  std::vector<float> a(2050), b(2050);
   matmul(big.view(), x.data(), 1, a.data(), pool);
   matmul(copy->view, x.data(), 1, b.data(), pool);
   EXPECT_EQ(a, b);

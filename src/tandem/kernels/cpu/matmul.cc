@@ -36,7 +36,7 @@ const MatmulTable& table_for(Isa isa) {
 RowsFn rows_fn(const MatmulTable& t, const MatView& w) {
   if (w.layout == Layout::kQ4_0x8) return t.q4_0x8;
   if (w.layout == Layout::kQ8_0x8) return t.q8_0x8;
-  if (w.layout == Layout::kF16x4) return t.f16x4;
+  if (w.layout == Layout::kHalfx4) return w.type == DType::F16 ? t.f16x4 : t.bf16x4;
   switch (w.type) {
     case DType::F32:
       return t.f32;
@@ -89,9 +89,11 @@ void validate(const MatView& w, int64_t cols) {
   if (w.layout == Layout::kQ8_0x8 && (w.type != DType::Q8_0 || w.rows % 8))
     fail("matmul: a {} x {} {} view cannot have the Q8_0x8 layout (needs Q8_0, rows % 8 == 0)",
          w.rows, w.cols, info->name);
-  if (w.layout == Layout::kF16x4 && (w.type != DType::F16 || w.rows % 4 || w.cols % 16))
+  if (w.layout == Layout::kHalfx4 &&
+      ((w.type != DType::F16 && w.type != DType::BF16) || w.rows % 4 || w.cols % 16))
     fail(
-        "matmul: a {} x {} {} view cannot have the F16x4 layout (needs F16, rows % 4 == 0, "
+        "matmul: a {} x {} {} view cannot have the Halfx4 layout (needs F16 or BF16, rows % 4 == "
+        "0, "
         "cols % 16 == 0)",
         w.rows, w.cols, info->name);
 }

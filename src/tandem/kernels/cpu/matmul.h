@@ -6,7 +6,7 @@
 //   out[t * w.rows + r] = sum_c W[r, c] * x[t * w.cols + c]
 // Weight types: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; cols must be a multiple
 // of the block size (tandem::Error otherwise). A packed view (layout kQ4_0x8,
-// kQ8_0x8 or kF16x4, see cpu/packed.h) holds the same values in a decode-friendly order.
+// kQ8_0x8 or kHalfx4, see cpu/packed.h) holds the same values in a decode-friendly order.
 // Activations are converted once per call to the weight type's dot format: Q8_0 blocks for
 // Q8_0/Q4_0 weights, Q8_K for Q4_K/Q6_K (this adds ~0.5 % relative rounding error versus f32), f32
 // for the float types. Conversion scratch is a grow-only buffer of the calling thread. Rows are
@@ -30,7 +30,7 @@ namespace tandem::kernels {
 
 // How a matrix's blocks are arranged: kRows is the GGUF file's row-major order;
 // the others are load-time rearrangements (cpu/packed.h) with the same bytes.
-enum class Layout : uint8_t { kRows, kQ4_0x8, kQ8_0x8, kF16x4 };
+enum class Layout : uint8_t { kRows, kQ4_0x8, kQ8_0x8, kHalfx4 };
 
 struct MatView {
   DType type;

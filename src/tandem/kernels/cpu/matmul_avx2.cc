@@ -309,16 +309,16 @@ struct FloatRow {
   }
 };
 
-// ---- F16 in the packed kF16x4 layout (cpu/packed.h) ---------------------------
+// ---- F16 / BF16 in the packed kHalfx4 layout (cpu/packed.h) -------------------
 // Rows i0..i0+R-1 of a 4-row group against tokens t0..t0+T-1: per 128-byte chunk
-// (16 columns of the 4 rows), R x 2 widened loads and R x 2 x T FMAs; U chains
-// per (row, token) cover the FMA latency. Decode (T = 1) takes all 4 rows, the
-// four-row kernel of FloatRow over one sequential stream, prefetching 16 KiB
-// ahead; token groups take the rows in pairs (4 rows x 4 tokens of accumulators
-// would not fit 16 registers), the second pair from L1/L2.
-template <int R, int T>
-TANDEM_AVX2 void f16x4_rows(const uint16_t* g, int i0, int64_t n, const Activations& a, int64_t t0,
-                            float* out, int64_t stride, bool prefetch) {
+// (16 columns of the 4 rows), R x 2 widened loads (L: LoadF16 or LoadBF16) and R x 2 x T FMAs; U
+// chains per (row, token) cover the FMA latency. Decode (T = 1) takes all 4 rows, the four-row
+// kernel of FloatRow over one sequential stream, prefetching 16 KiB ahead; token groups take the
+// rows in pairs (4 rows x 4 tokens of accumulators would not fit 16 registers), the second pair
+// from L1/L2.
+template <class L, int R, int T>
+TANDEM_AVX2 void halfx4_rows(const uint16_t* g, int i0, int64_t n, const Activations& a, int64_t t0,
+                             float* out, int64_t stride, bool prefetch) {
   constexpr int U = T == 1 ? 2 : 1;
   __m256 acc[U][R][T];
 #pragma GCC unroll 16
@@ -340,8 +340,8 @@ TANDEM_AVX2 void f16x4_rows(const uint16_t* g, int i0, int64_t n, const Activati
       for (int t = 0; t < T; ++t) xv[t] = _mm256_loadu_ps(a.f32 + (t0 + t) * n + c + 8 * h);
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
-        const __m256 wv = _mm256_cvtph_ps(
-            _mm_load_si128(reinterpret_cast<const __m128i*>(chunk + 16 * (i0 + r) + 8 * h)));
+        const __m256 wv =
+            L::load8(reinterpret_cast<const unsigned char*>(chunk + 16 * (i0 + r) + 8 * h), 0);
 #pragma GCC unroll 4
         for (int t = 0; t < T; ++t) acc[h % U][r][t] = _mm256_fmadd_ps(wv, xv[t], acc[h % U][r][t]);
       }
@@ -355,19 +355,20 @@ TANDEM_AVX2 void f16x4_rows(const uint16_t* g, int i0, int64_t n, const Activati
           hsum(U == 2 ? _mm256_add_ps(acc[0][r][t], acc[U - 1][r][t]) : acc[0][r][t]);
 }
 
-template <int T>
-TANDEM_AVX2 void f16x4_group(const uint16_t* g, int64_t n, const Activations& a, int64_t t0,
-                             float* out, int64_t stride, bool prefetch) {
+template <class L, int T>
+TANDEM_AVX2 void halfx4_group(const uint16_t* g, int64_t n, const Activations& a, int64_t t0,
+                              float* out, int64_t stride, bool prefetch) {
   if constexpr (T == 1) {
-    f16x4_rows<4, 1>(g, 0, n, a, t0, out, stride, prefetch);
+    halfx4_rows<L, 4, 1>(g, 0, n, a, t0, out, stride, prefetch);
   } else {
-    f16x4_rows<2, T>(g, 0, n, a, t0, out, stride, prefetch);
-    f16x4_rows<2, T>(g, 2, n, a, t0, out, stride, false);
+    halfx4_rows<L, 2, T>(g, 0, n, a, t0, out, stride, prefetch);
+    halfx4_rows<L, 2, T>(g, 2, n, a, t0, out, stride, false);
   }
 }
 
-TANDEM_AVX2 void rows_f16x4(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0,
-                            int64_t r1, float* out) {
+template <class L>
+TANDEM_AVX2 void rows_halfx4(const MatView& w, const Activations& a, int64_t n_tokens, int64_t r0,
+                             int64_t r1, float* out) {
   const auto* base = static_cast<const uint16_t*>(w.data);
   const int64_t n = w.cols;
   for (int64_t t = 0; t < n_tokens; t += kTokenTile) {
@@ -377,16 +378,16 @@ TANDEM_AVX2 void rows_f16x4(const MatView& w, const Activations& a, int64_t n_to
       float* o = out + t * w.rows + r;
       switch (std::min<int64_t>(kTokenTile, n_tokens - t)) {
         case 1:
-          f16x4_group<1>(g, n, a, t, o, w.rows, first);
+          halfx4_group<L, 1>(g, n, a, t, o, w.rows, first);
           break;
         case 2:
-          f16x4_group<2>(g, n, a, t, o, w.rows, first);
+          halfx4_group<L, 2>(g, n, a, t, o, w.rows, first);
           break;
         case 3:
-          f16x4_group<3>(g, n, a, t, o, w.rows, first);
+          halfx4_group<L, 3>(g, n, a, t, o, w.rows, first);
           break;
         default:
-          f16x4_group<4>(g, n, a, t, o, w.rows, first);
+          halfx4_group<L, 4>(g, n, a, t, o, w.rows, first);
           break;
       }
     }
@@ -823,7 +824,8 @@ const MatmulTable& avx2_matmul_table() {
                              rows_tiled<Q6_KRow>,
                              rows_packed<RecQ4_0x8, Q4_0x8Block>,
                              rows_packed<RecQ8_0x8, Q8_0x8Block>,
-                             rows_f16x4,
+                             rows_halfx4<LoadF16>,
+                             rows_halfx4<LoadBF16>,
                              quantize_q8_0_avx2};
   return t;
 }

@@ -44,7 +44,7 @@ using RowsFn = void (*)(const MatView& w, const Activations& a, int64_t n_tokens
 struct MatmulTable {
   RowsFn f32, f16, bf16, q8_0, q4_0, q4_k, q6_k;
   // Packed layouts (cpu/packed.h); r0 and r1 are multiples of 8.
-  RowsFn q4_0x8, q8_0x8, f16x4;
+  RowsFn q4_0x8, q8_0x8, f16x4, bf16x4;  // f16x4, bf16x4: kHalfx4
   // One row of n (multiple of 32) floats -> Q8_0 blocks, their f32 d and d*sum(q).
   void (*quantize_q8_0)(const float* x, int64_t n, BlockQ8_0* y, float* d, float* s);
 };

@@ -16,8 +16,8 @@ const unsigned char* row_ptr(const MatView& w, int64_t r) {
   return static_cast<const unsigned char*>(w.data) + r * row_bytes(w.type, w.cols);
 }
 
-// Row r's first element in the packed kF16x4 layout (cpu/packed.h).
-const unsigned char* f16x4_row_ptr(const MatView& w, int64_t r) {
+// Row r's first element in the packed kHalfx4 layout (cpu/packed.h).
+const unsigned char* halfx4_row_ptr(const MatView& w, int64_t r) {
   return static_cast<const unsigned char*>(w.data) + 2 * ((r / 4) * 4 * w.cols + 16 * (r % 4));
 }
 
@@ -42,7 +42,10 @@ float load_f16(const void* p, int64_t i) {
   return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
 }
 float load_f16x4(const void* p, int64_t i) {
-  return f16_to_f32(static_cast<const uint16_t*>(p)[f16x4_offset(i)]);
+  return f16_to_f32(static_cast<const uint16_t*>(p)[halfx4_offset(i)]);
+}
+float load_bf16x4(const void* p, int64_t i) {
+  return bf16_to_f32(static_cast<const uint16_t*>(p)[halfx4_offset(i)]);
 }
 float load_bf16(const void* p, int64_t i) {
   return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
@@ -154,7 +157,8 @@ const MatmulTable& scalar_matmul_table() {
                              rows_blocks<BlockQ6_K, BlockQ8_K, kQKK, dot_q6_k>,
                              rows_packed<BlockQ4_0, packed_block_q4_0, dot_q4_0>,
                              rows_packed<BlockQ8_0, packed_block_q8_0, dot_q8_0>,
-                             rows_float<load_f16x4, f16x4_row_ptr>,
+                             rows_float<load_f16x4, halfx4_row_ptr>,
+                             rows_float<load_bf16x4, halfx4_row_ptr>,
                              quantize_q8_0_scalar};
   return t;
 }

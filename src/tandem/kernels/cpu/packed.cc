@@ -64,8 +64,8 @@ std::optional<PackedMatrix> pack_x8(const MatView& w, Layout layout) {
   return m;
 }
 
-PackedMatrix pack_f16x4(const MatView& w) {
-  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kF16x4}, {}};
+PackedMatrix pack_halfx4(const MatView& w) {
+  PackedMatrix m{{w.type, nullptr, w.rows, w.cols, Layout::kHalfx4}, {}};
   m.bytes = BigBuffer::allocate(static_cast<size_t>(w.rows * w.cols) * 2);
   m.view.data = m.bytes.data();
   auto* out = reinterpret_cast<uint16_t*>(m.bytes.data());
@@ -73,7 +73,7 @@ PackedMatrix pack_f16x4(const MatView& w) {
     const auto* row = reinterpret_cast<const uint16_t*>(static_cast<const unsigned char*>(w.data) +
                                                         r * row_bytes(w.type, w.cols));
     uint16_t* dst = out + (r / 4) * 4 * w.cols + 16 * (r % 4);
-    for (int64_t c = 0; c < w.cols; c += 16) std::memcpy(dst + f16x4_offset(c), row + c, 32);
+    for (int64_t c = 0; c < w.cols; c += 16) std::memcpy(dst + halfx4_offset(c), row + c, 32);
   }
   return m;
 }
@@ -90,7 +90,7 @@ bool has_q8_min(const MatView& w) {
 // The shape part of packable(): the layouts' record and row-group sizes.
 bool packable_shape(const MatView& w) {
   if (w.layout != Layout::kRows || w.rows <= 0 || w.cols <= 0) return false;
-  if (w.type == DType::F16) return w.rows % 4 == 0 && w.cols % 16 == 0;
+  if (w.type == DType::F16 || w.type == DType::BF16) return w.rows % 4 == 0 && w.cols % 16 == 0;
   return w.rows % 8 == 0 && w.cols % kQK == 0 && (w.type == DType::Q4_0 || w.type == DType::Q8_0);
 }
 
@@ -105,7 +105,8 @@ bool packing_enabled(DType type) {
     const char* v = std::getenv("TANDEM_PACK");
     return v != nullptr && std::string_view(v) == "0";
   }();
-  return !off && (type == DType::Q4_0 || type == DType::Q8_0 || type == DType::F16);
+  return !off &&
+         (type == DType::Q4_0 || type == DType::Q8_0 || type == DType::F16 || type == DType::BF16);
 }
 
 int64_t records_per_group(const MatView& w) {
@@ -114,7 +115,7 @@ int64_t records_per_group(const MatView& w) {
 
 std::optional<PackedMatrix> try_pack_matrix(const MatView& w) {
   if (!packable_shape(w)) return std::nullopt;
-  if (w.type == DType::F16) return pack_f16x4(w);
+  if (w.type == DType::F16 || w.type == DType::BF16) return pack_halfx4(w);
   if (w.type == DType::Q4_0) return pack_x8<BlockQ4_0>(w, Layout::kQ4_0x8);
   return pack_x8<BlockQ8_0>(w, Layout::kQ8_0x8);
 }
@@ -137,8 +138,8 @@ PackedMatrix pack_matrix(const MatView& w) {
   std::optional<PackedMatrix> m = try_pack_matrix(w);
   if (!m)
     fail(
-        "pack_matrix: a {} matrix of {} x {} has no packed layout (needs F16 with rows % 4 == 0 "
-        "and cols % 16 == 0, or Q4_0 / Q8_0 with rows % 8 == 0 and for Q8_0 no quant -128)",
+        "pack_matrix: a {} matrix of {} x {} has no packed layout (needs F16 or BF16 with rows % 4 "
+        "== 0 and cols % 16 == 0, or Q4_0 / Q8_0 with rows % 8 == 0 and for Q8_0 no quant -128)",
         dtype_name(w.type), w.rows, w.cols);
   return std::move(*m);
 }
@@ -160,10 +161,10 @@ void dequantize_matrix_row(const MatView& w, int64_t r, float* out) {
                    w.cols);
     return;
   }
-  if (w.layout == Layout::kF16x4) {
+  if (w.layout == Layout::kHalfx4) {
     const auto* row = static_cast<const uint16_t*>(w.data) + (r / 4) * 4 * w.cols + 16 * (r % 4);
     for (int64_t c = 0; c < w.cols; c += 16)
-      dequantize_row(DType::F16, row + f16x4_offset(c), out + c, 16);
+      dequantize_row(w.type, row + halfx4_offset(c), out + c, 16);
     return;
   }
   for (int64_t b = 0; b < w.cols / kQK; ++b) {

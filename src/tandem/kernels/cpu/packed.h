@@ -18,7 +18,7 @@
 // record is 576 bytes (9 lines), a Q8_0 record 1088 (17 lines), exactly the
 // bytes of the 32 blocks in the file (18 and 34 each).
 //
-// Layout kF16x4 of a (rows, cols) F16 matrix, rows % 4 == 0, cols % 16 == 0:
+// Layout kHalfx4 of a (rows, cols) F16 or BF16 matrix, rows % 4 == 0, cols % 16 == 0:
 // row group g (rows 4g..4g+3) is cols/16 consecutive 128-byte chunks, chunk k =
 // the four rows' columns 16k..16k+15 (32 bytes each, row 0 first): the four-row
 // decode kernel's loads in the order it makes them, so a thread reads one
@@ -66,9 +66,9 @@ struct PackedMatrix {
 // reads the quants: a -128 keeps the matrix row-major).
 bool packable(const MatView& w);
 // Whether model loading packs a matrix of this type: Q4_0 and Q8_0 unless env
-// TANDEM_PACK=0 (row-major everywhere, for A/B measurements); F16 likewise (kF16x4). Measured on
-// the 1B shape, 2 threads, Xeon host: the earlier 4-row packed layouts decoded Q8_0 at 90-97 % of
-// the roofline against 82-88 % row-major and Q4_0 at 78-89 % against about 61 %
+// TANDEM_PACK=0 (row-major everywhere, for A/B measurements); F16 and BF16 likewise (kHalfx4).
+// Measured on the 1B shape, 2 threads, Xeon host: the earlier 4-row packed layouts decoded Q8_0 at
+// 90-97 % of the roofline against 82-88 % row-major and Q4_0 at 78-89 % against about 61 %
 // (decode_roofline_xeon.json, q8_0_pack_ab.json); these 8-row layouts, in the same calls as the
 // 4-row ones, Q8_0 at 95-100 % against 92-94 % and Q4_0 at 81-88 % against 77-81 %, with prompt
 // processing 1.5x (Q8_0) and 1.2-1.4x (Q4_0) faster (packed_x8_xeon.json; dev VM:
@@ -95,9 +95,9 @@ int64_t records_per_group(const MatView& w);
 // Block b of row r of a kQ4_0x8 / kQ8_0x8 matrix, in the file's block form.
 BlockQ4_0 packed_block_q4_0(const MatView& w, int64_t r, int64_t b);
 BlockQ8_0 packed_block_q8_0(const MatView& w, int64_t r, int64_t b);
-// Element offset (in f16 units, from the row's first element) of column c of a
-// kF16x4 row; the row's first element is at group start + 16 * (r % 4).
-inline int64_t f16x4_offset(int64_t c) {
+// Element offset (in 16-bit units, from the row's first element) of column c of
+// a kHalfx4 row; the row's first element is at group start + 16 * (r % 4).
+inline int64_t halfx4_offset(int64_t c) {
   return (c / 16) * 64 + c % 16;
 }
 // Row r of any matrix (packed or not) as f32: the reference dequantisation.
