@@ -268,13 +268,7 @@ struct FloatRow {
     const int64_t n = a.cols;
     const float* x[T];
     for (int t = 0; t < T; ++t) x[t] = a.f32 + (t0 + t) * n;
-    __m256 acc[U][R][T];
-#pragma GCC unroll 16
-    for (int u = 0; u < U; ++u)
-#pragma GCC unroll 16
-      for (int r = 0; r < R; ++r)
-#pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) acc[u][r][t] = _mm256_setzero_ps();
+    __m256 acc[U][R][T] = {};  // zeroed
     int64_t c = 0;
     for (; c + 8 * U <= n; c += 8 * U) {
 #pragma GCC unroll 16
@@ -320,13 +314,7 @@ template <class L, int R, int T>
 TANDEM_AVX2 void halfx4_rows(const uint16_t* g, int i0, int64_t n, const Activations& a, int64_t t0,
                              float* out, int64_t stride, bool prefetch) {
   constexpr int U = T == 1 ? 2 : 1;
-  __m256 acc[U][R][T];
-#pragma GCC unroll 16
-  for (int u = 0; u < U; ++u)
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) acc[u][r][t] = _mm256_setzero_ps();
+  __m256 acc[U][R][T] = {};  // zeroed
   for (int64_t c = 0; c < n; c += 16) {
     const uint16_t* chunk = g + 4 * c;  // 64 f16 per 16 columns
     if (prefetch) {
