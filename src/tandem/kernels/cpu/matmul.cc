@@ -92,9 +92,8 @@ void validate(const MatView& w, int64_t cols) {
   if (w.layout == Layout::kHalfx4 &&
       ((w.type != DType::F16 && w.type != DType::BF16) || w.rows % 4 || w.cols % 16))
     fail(
-        "matmul: a {} x {} {} view cannot have the Halfx4 layout (needs F16 or BF16, rows % 4 == "
-        "0, "
-        "cols % 16 == 0)",
+        "matmul: a {} x {} {} view cannot have the Halfx4 layout (needs F16 or BF16, rows % 4, "
+        "cols % 16)",
         w.rows, w.cols, info->name);
 }
 

@@ -18,7 +18,7 @@ const unsigned char* row_ptr(const MatView& w, int64_t r) {
 
 // Row r's first element in the packed kHalfx4 layout (cpu/packed.h).
 const unsigned char* halfx4_row_ptr(const MatView& w, int64_t r) {
-  return static_cast<const unsigned char*>(w.data) + 2 * ((r / 4) * 4 * w.cols + 16 * (r % 4));
+  return static_cast<const unsigned char*>(w.data) + 2 * halfx4_row_start(r, w.cols);
 }
 
 template <float (*Load)(const void*, int64_t),

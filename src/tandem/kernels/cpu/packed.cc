@@ -72,7 +72,7 @@ PackedMatrix pack_halfx4(const MatView& w) {
   for (int64_t r = 0; r < w.rows; ++r) {
     const auto* row = reinterpret_cast<const uint16_t*>(static_cast<const unsigned char*>(w.data) +
                                                         r * row_bytes(w.type, w.cols));
-    uint16_t* dst = out + (r / 4) * 4 * w.cols + 16 * (r % 4);
+    uint16_t* dst = out + halfx4_row_start(r, w.cols);
     for (int64_t c = 0; c < w.cols; c += 16) std::memcpy(dst + halfx4_offset(c), row + c, 32);
   }
   return m;
@@ -162,7 +162,7 @@ void dequantize_matrix_row(const MatView& w, int64_t r, float* out) {
     return;
   }
   if (w.layout == Layout::kHalfx4) {
-    const auto* row = static_cast<const uint16_t*>(w.data) + (r / 4) * 4 * w.cols + 16 * (r % 4);
+    const auto* row = static_cast<const uint16_t*>(w.data) + halfx4_row_start(r, w.cols);
     for (int64_t c = 0; c < w.cols; c += 16)
       dequantize_row(w.type, row + halfx4_offset(c), out + c, 16);
     return;

@@ -1,4 +1,4 @@
-// Packed weight layouts: a model's Q4_0 and Q8_0 matrices rearranged once at load
+// Packed weight layouts: a model's Q4_0, Q8_0, F16 and BF16 matrices rearranged once at load
 // time so that each thread's decode reads one sequential stream (instead of one
 // stream per row, which the hardware prefetcher follows poorly), every vector
 // load is aligned, and the kernels sum without horizontal folds.
@@ -65,8 +65,8 @@ struct PackedMatrix {
 // True when `w` (row-major) has a packed layout the kernels use (for Q8_0 this
 // reads the quants: a -128 keeps the matrix row-major).
 bool packable(const MatView& w);
-// Whether model loading packs a matrix of this type: Q4_0 and Q8_0 unless env
-// TANDEM_PACK=0 (row-major everywhere, for A/B measurements); F16 and BF16 likewise (kHalfx4).
+// Whether model loading packs a matrix of this type: Q4_0, Q8_0, F16 and BF16 unless
+// env TANDEM_PACK=0 (row-major everywhere, for A/B measurements).
 // Measured on the 1B shape, 2 threads, Xeon host: the earlier 4-row packed layouts decoded Q8_0 at
 // 90-97 % of the roofline against 82-88 % row-major and Q4_0 at 78-89 % against about 61 %
 // (decode_roofline_xeon.json, q8_0_pack_ab.json); these 8-row layouts, in the same calls as the
@@ -95,8 +95,11 @@ int64_t records_per_group(const MatView& w);
 // Block b of row r of a kQ4_0x8 / kQ8_0x8 matrix, in the file's block form.
 BlockQ4_0 packed_block_q4_0(const MatView& w, int64_t r, int64_t b);
 BlockQ8_0 packed_block_q8_0(const MatView& w, int64_t r, int64_t b);
-// Element offset (in 16-bit units, from the row's first element) of column c of
-// a kHalfx4 row; the row's first element is at group start + 16 * (r % 4).
+// kHalfx4 element offsets (16-bit units): row r's first element from the matrix
+// start, and column c of a row from the row's first element.
+inline int64_t halfx4_row_start(int64_t r, int64_t cols) {
+  return (r / 4) * 4 * cols + 16 * (r % 4);
+}
 inline int64_t halfx4_offset(int64_t c) {
   return (c / 16) * 64 + c % 16;
 }
