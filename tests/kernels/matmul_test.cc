@@ -283,7 +283,7 @@ TEST(Matmul, RejectsBadShapesAndTypes) {
   const MatView ws[] = {{DType::F32, buf.data(), 1, 32}, {DType::F32, buf.data(), 1, 64}};
   float* const outs[] = {out.data(), out.data()};
   EXPECT_THROW(matmul_multi(ws, x.data(), 1, outs, pool), Error);
-  // The packed layouts need their type and rows % 8 == 0.
+  // The packed layouts need their type and their row (and for kHalfx4 column) multiples.
   MatView bad{DType::Q4_0, buf.data(), 12, 64, Layout::kQ4_0x8};
   EXPECT_THROW(matmul(bad, x.data(), 1, out.data(), pool), Error);
   bad = {DType::Q8_0, buf.data(), 8, 64, Layout::kQ4_0x8};
@@ -351,7 +351,7 @@ TEST(Packed, RoundTripsEveryBlockAndRefusesWhatItCannotPack) {
 TEST(Packed, LoadingCopiesLargeRowMajorMatricesIntoHugePages) {
   std::mt19937 rng(5);
   const Weights small = make_weights(DType::F32, 64, 256, rng);
-  const Weights big = make_weights(DType::F32, 2050, 256, rng);  // 2.0 MiB + 8 KiB
+  const Weights big = make_weights(DType::F32, 2050, 256, rng);  // 2 MiB + 2 KiB
   ASSERT_GE(big.bytes.size(), kHugePageCopyMinBytes);
   BigBuffer::enable_huge_pages(false);
   EXPECT_FALSE(pack_for_loading(big.view()).has_value());

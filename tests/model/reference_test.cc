@@ -54,7 +54,7 @@ std::vector<Case> cases() {
     out.push_back({std::string(dtype_name(t)) + "_gqa", s, bound});
   }
   // K-quants need rows that are multiples of 256; these widths also put the
-  // packed F16, Q8_0 and Q4_0 layouts (cpu/packed.h) through end to end.
+  // packed F16, BF16, Q8_0 and Q4_0 layouts (cpu/packed.h) through end to end.
   SynthSpec big = tiny_spec();
   big.dim = 256, big.ffn_dim = 512, big.n_head = 4, big.n_head_kv = 2, big.n_vocab = 300;
   for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q4_0, DType::F16, DType::BF16}) {
@@ -63,7 +63,7 @@ std::vector<Case> cases() {
     out.push_back({std::string(dtype_name(t)) + "_gqa_dim256", s, 3e-2});
   }
   // Matrices of 2 MiB and more are copied into huge pages at load
-  // (kernels::pack_for_loading): a tied F32 output of 2050 x 256 (2.0 MiB, its
+  // (kernels::pack_for_loading): a tied F32 output of 2050 x 256 (2 MiB + 2 KiB, its
   // copy also serving the embedding lookups) and F32 FFN matrices of 2048 x 256.
   SynthSpec wide = big;
   wide.type = DType::F32, wide.tied_output = true, wide.n_vocab = 2050;
