@@ -406,5 +406,32 @@ TEST(ServePolicy, QueuePolicyMovesToFasterTiersUnderLoad) {
   EXPECT_GE(tiers["spec"] + tiers["bild"], 1) << "a queue built up, so the policy must step down";
 }
 
+// The queue's deadline check estimates a request's prompt cost from its own
+// tier's models: the engine keeps one prompt-reading estimate per model (the
+// simulator's per-tier prompt cost), so a request to the little tier moves only
+// the little model's estimate, and a speculative one both.
+TEST(ServeDeadlines, PromptCostEstimateIsKeptPerModel) {
+  TestServer server;
+  auto c = server.client();
+  serve::Metrics& m = server.metrics();
+  const char* gauge = "tandem:prefill_seconds_per_token";
+  auto post = [&](const char* tier) {
+    json body = completion("The quick brown fox jumps over the lazy dog because", 4);
+    body["tier"] = tier;
+    auto res = c.Post("/v1/completions", body.dump(), "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+  };
+  EXPECT_EQ(m.value(gauge, {"big"}), 0.0);
+  EXPECT_EQ(m.value(gauge, {"little"}), 0.0);
+  post("little");
+  const double little = m.value(gauge, {"little"});
+  EXPECT_GT(little, 0.0);
+  EXPECT_EQ(m.value(gauge, {"big"}), 0.0);  // the big model read no prompt
+  post("spec");                             // both models read the prompt
+  EXPECT_GT(m.value(gauge, {"big"}), 0.0);
+  EXPECT_NE(m.value(gauge, {"little"}), little);
+}
+
 }  // namespace
 }  // namespace tandem::testing

@@ -96,6 +96,7 @@ Engine::Engine(ServeConfig config, EngineOptions options, std::unique_ptr<Policy
                               : pool_.get());
   if (n_ctx_ < 2) fail("context size {} is too small", n_ctx_);
   for (const auto& m : models_) caches_.push_back(m->make_cache(n_ctx_, options_.slots));
+  ewma_prefill_s_tok_.assign(models_.size(), 1e-3);
   for (const TierSpec& t : config_.tiers) {
     tier_models_.push_back(
         {config_.model_index(t.big), t.little.empty() ? -1 : config_.model_index(t.little)});
@@ -283,6 +284,11 @@ void Engine::update_gauges_locked() {
   }
 }
 
+double Engine::prefill_s_tok_locked(int tier) const {
+  const std::vector<int>& m = tier_models_[tier];  // {big, little or -1}
+  return ewma_prefill_s_tok_[m[0]] + (m[1] >= 0 ? ewma_prefill_s_tok_[m[1]] : 0.0);
+}
+
 // Moves queued requests into free slots; answers the ones that were cancelled
 // or can no longer meet their deadline.
 void Engine::admit_locked(Clock::time_point now) {
@@ -295,7 +301,8 @@ void Engine::admit_locked(Clock::time_point now) {
       const double waited = seconds_between(q.params.arrival, now);
       // The first token needs the whole prompt read: if even that would land past the
       // deadline, serving the request only wastes the engine.
-      if (waited + prompt * ewma_prefill_s_tok_ > q.params.deadline_s) {
+      if (waited + static_cast<double>(prompt) * prefill_s_tok_locked(q.tier) >
+          q.params.deadline_s) {
         q.stream->push(Event::failure(
             deadline_error(q.params, fmt::format("waited {:.2f} s in the queue", waited).c_str())));
         metrics_.add("tandem:deadline_misses_total", 1, {config_.tiers[q.tier].name, "queued"});
@@ -474,7 +481,9 @@ void Engine::step() {
       metrics_.observe("tandem:batch_size", static_cast<double>(g.entries.size()));
       if (prefill > 0) {
         std::lock_guard<std::mutex> lock(mu_);
-        ewma_prefill_s_tok_ = 0.8 * ewma_prefill_s_tok_ + 0.2 * sec / static_cast<double>(tokens);
+        double& e = ewma_prefill_s_tok_[key.first];
+        e = 0.8 * e + 0.2 * sec / static_cast<double>(tokens);
+        metrics_.set("tandem:prefill_seconds_per_token", e, {config_.models[key.first].name});
       }
       for (size_t i = 0; i < g.entries.size(); ++i) {
         Entry& e = g.entries[i];

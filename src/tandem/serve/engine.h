@@ -178,7 +178,12 @@ class Engine {
   double arrival_rate_ = 0;
   Clock::time_point last_arrival_ = Clock::now();
   double ewma_request_s_ = 1.0;  // admission to finish
-  double ewma_prefill_s_tok_ = 1e-3;
+  // Per model: forward seconds per token of the calls that read prompt tokens (EWMA).
+  // A queued request is dropped when its prompt, read by its tier's models
+  // (prefill_s_tok_locked), would land past its deadline, as the simulator's
+  // per-tier prompt cost does.
+  std::vector<double> ewma_prefill_s_tok_;
+  double prefill_s_tok_locked(int tier) const;
   bool draining_ = false;
   bool stopping_ = false;
   bool spun_since_work_ = true;  // loop thread only: idle spin once per idle period

@@ -42,6 +42,10 @@ void declare_serving_metrics(Metrics& m) {
             {"tier"});
   m.declare("tandem:policy_info", K::kGauge, "The routing policy (1)", {"policy"});
   m.declare("tandem:forward_calls_total", K::kCounter, "Forward calls of each model", {"model"});
+  m.declare("tandem:prefill_seconds_per_token", K::kGauge,
+            "Each model's running estimate of forward seconds per token in calls that read "
+            "prompts (the queue's deadline check)",
+            {"model"});
   m.declare("tandem:engine_iterations_total", K::kCounter, "Engine loop iterations with work");
   m.declare("tandem:batch_size", K::kHistogram, "Sequences per model forward", {},
             {1, 2, 4, 8, 16, 32, 64});
