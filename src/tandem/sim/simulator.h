@@ -8,8 +8,9 @@
 // their measured tokens per cycle, prompts read by the big model then the
 // little one; see profile.h), and deadlines:
 //   hard mode: as the Engine — a queued request that can no longer meet its
-//              deadline (waited + estimated prefill > deadline) and a running
-//              one whose deadline has passed are dropped (408);
+//              deadline (waited + its tier's prompt cost > deadline: the tier's
+//              models' prompt reading, as the Engine's per-model estimates) and a
+//              running one whose deadline has passed are dropped (408);
 //   soft mode: nothing is dropped; late answers are delivered late.
 // The Policy (serve::Policy, the same objects as the live server) is asked at
 // each arrival, with the same LoadState fields the Engine reports (the arrival
