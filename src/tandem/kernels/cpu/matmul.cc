@@ -83,18 +83,9 @@ void validate(const MatView& w, int64_t cols) {
     fail("matmul: {} weight has {} columns, not a positive multiple of its block size {}",
          info->name, w.cols, info->block_elems);
   if (w.rows < 0) fail("matmul: negative row count {}", w.rows);
-  if (w.layout == Layout::kQ4_0x8 && (w.type != DType::Q4_0 || w.rows % 8))
-    fail("matmul: a {} x {} {} view cannot have the Q4_0x8 layout (needs Q4_0, rows % 8 == 0)",
-         w.rows, w.cols, info->name);
-  if (w.layout == Layout::kQ8_0x8 && (w.type != DType::Q8_0 || w.rows % 8))
-    fail("matmul: a {} x {} {} view cannot have the Q8_0x8 layout (needs Q8_0, rows % 8 == 0)",
-         w.rows, w.cols, info->name);
-  if (w.layout == Layout::kHalfx4 &&
-      ((w.type != DType::F16 && w.type != DType::BF16) || w.rows % 4 || w.cols % 16))
-    fail(
-        "matmul: a {} x {} {} view cannot have the Halfx4 layout (needs F16 or BF16, rows % 4, "
-        "cols % 16)",
-        w.rows, w.cols, info->name);
+  if (!fits_layout(w))
+    fail("matmul: a {} x {} {} view does not fit its packed layout ({})", w.rows, w.cols,
+         info->name, kPackedLayoutRules);
 }
 
 // Row pieces of ~128 KiB (whole 8-row groups; a multi-token piece stays in L2
@@ -145,10 +136,12 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   TANDEM_CHECK(ws.size() == outs.size(), "{} weights but {} outputs", ws.size(), outs.size());
   if (ws.empty() || n_tokens <= 0) return;
   const int64_t cols = ws[0].cols;
-  bool need_q8_0 = false, need_q8_k = false;
+  bool need_q8_0 = false, need_q8_k = false, row_major_q8_0 = false;
   for (const MatView& w : ws) {
     validate(w, cols);
-    need_q8_0 |= w.type == DType::Q8_0 || w.type == DType::Q4_0;
+    const bool q = w.type == DType::Q8_0 || w.type == DType::Q4_0;
+    need_q8_0 |= q;
+    row_major_q8_0 |= q && w.layout == Layout::kRows;
     need_q8_k |= w.type == DType::Q4_K || w.type == DType::Q6_K;
   }
   const MatmulTable& table = table_for(active_isa());
@@ -158,8 +151,10 @@ void matmul_multi(std::span<const MatView> ws, const float* x, int64_t n_tokens,
   act.cols = cols;
   act.f32 = x;
   const int64_t nb32 = cols / 32, nb256 = cols / 256;
-  // Token groups for the interleaved layout (multi-token calls only).
-  const int64_t groups = n_tokens > 1 ? (n_tokens + kTokenTile - 1) / kTokenTile : 0;
+  // Token groups of the interleaved copy, which only the row-major Q8_0 / Q4_0
+  // tiles of multi-token calls read (the packed kernels read the blocks).
+  const int64_t groups =
+      n_tokens > 1 && row_major_q8_0 ? (n_tokens + kTokenTile - 1) / kTokenTile : 0;
   const int64_t q8_0_bytes = align64(n_tokens * nb32 * int64_t{sizeof(BlockQ8_0)});
   const int64_t f_bytes = align64(n_tokens * nb32 * int64_t{sizeof(float)});
   const int64_t f4_bytes = align64(groups * kTokenTile * nb32 * int64_t{sizeof(float)});

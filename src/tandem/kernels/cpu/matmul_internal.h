@@ -31,7 +31,8 @@ struct Activations {
   const BlockQ8_0* q8_0;  // (n_tokens, cols/32)
   const float* q8_0_d;    // (n_tokens, cols/32) f32 value of each block's d
   const float* q8_0_s;    // (n_tokens, cols/32) d * sum(qs) (Q4_0 offset correction)
-  // Only for n_tokens > 1 (null otherwise); groups = ceil(n_tokens / 4), padded.
+  // Only for n_tokens > 1 with a row-major Q8_0 / Q4_0 matrix in the call (null
+  // otherwise); groups = ceil(n_tokens / 4), padded.
   const int8_t* q8_0_x4;  // (groups, cols/32, 4, 32) quants interleaved by token group
   const float* q8_0_d4;   // (groups, cols/32, 4) q8_0_d interleaved by token group
   const float* q8_0_s4;   // (groups, cols/32, 4) q8_0_s interleaved by token group

@@ -89,12 +89,41 @@ bool has_q8_min(const MatView& w) {
 
 // The shape part of packable(): the layouts' record and row-group sizes.
 bool packable_shape(const MatView& w) {
-  if (w.layout != Layout::kRows || w.rows <= 0 || w.cols <= 0) return false;
-  if (w.type == DType::F16 || w.type == DType::BF16) return w.rows % 4 == 0 && w.cols % 16 == 0;
-  return w.rows % 8 == 0 && w.cols % kQK == 0 && (w.type == DType::Q4_0 || w.type == DType::Q8_0);
+  MatView packed = w;
+  packed.layout = packed_layout_of(w.type);
+  return w.layout == Layout::kRows && packed.layout != Layout::kRows && w.rows > 0 && w.cols > 0 &&
+         fits_layout(packed);
 }
 
 }  // namespace
+
+Layout packed_layout_of(DType type) {
+  switch (type) {
+    case DType::Q4_0:
+      return Layout::kQ4_0x8;
+    case DType::Q8_0:
+      return Layout::kQ8_0x8;
+    case DType::F16:
+    case DType::BF16:
+      return Layout::kHalfx4;
+    default:
+      return Layout::kRows;
+  }
+}
+
+bool fits_layout(const MatView& w) {
+  switch (w.layout) {
+    case Layout::kRows:
+      return true;
+    case Layout::kQ4_0x8:
+    case Layout::kQ8_0x8:
+      return w.type == (w.layout == Layout::kQ4_0x8 ? DType::Q4_0 : DType::Q8_0) &&
+             w.rows % 8 == 0 && w.cols % kQK == 0;
+    case Layout::kHalfx4:
+      return (w.type == DType::F16 || w.type == DType::BF16) && w.rows % 4 == 0 && w.cols % 16 == 0;
+  }
+  return false;
+}
 
 bool packable(const MatView& w) {
   return packable_shape(w) && !(w.type == DType::Q8_0 && has_q8_min(w));
@@ -105,8 +134,7 @@ bool packing_enabled(DType type) {
     const char* v = std::getenv("TANDEM_PACK");
     return v != nullptr && std::string_view(v) == "0";
   }();
-  return !off &&
-         (type == DType::Q4_0 || type == DType::Q8_0 || type == DType::F16 || type == DType::BF16);
+  return !off && packed_layout_of(type) != Layout::kRows;
 }
 
 int64_t records_per_group(const MatView& w) {
@@ -115,9 +143,10 @@ int64_t records_per_group(const MatView& w) {
 
 std::optional<PackedMatrix> try_pack_matrix(const MatView& w) {
   if (!packable_shape(w)) return std::nullopt;
-  if (w.type == DType::F16 || w.type == DType::BF16) return pack_halfx4(w);
-  if (w.type == DType::Q4_0) return pack_x8<BlockQ4_0>(w, Layout::kQ4_0x8);
-  return pack_x8<BlockQ8_0>(w, Layout::kQ8_0x8);
+  const Layout layout = packed_layout_of(w.type);
+  if (layout == Layout::kHalfx4) return pack_halfx4(w);
+  if (layout == Layout::kQ4_0x8) return pack_x8<BlockQ4_0>(w, layout);
+  return pack_x8<BlockQ8_0>(w, layout);
 }
 
 std::optional<PackedMatrix> pack_for_loading(const MatView& w) {
@@ -137,10 +166,8 @@ std::optional<PackedMatrix> pack_for_loading(const MatView& w) {
 PackedMatrix pack_matrix(const MatView& w) {
   std::optional<PackedMatrix> m = try_pack_matrix(w);
   if (!m)
-    fail(
-        "pack_matrix: a {} matrix of {} x {} has no packed layout (needs F16 or BF16 with rows % 4 "
-        "== 0 and cols % 16 == 0, or Q4_0 / Q8_0 with rows % 8 == 0 and for Q8_0 no quant -128)",
-        dtype_name(w.type), w.rows, w.cols);
+    fail("pack_matrix: a {} matrix of {} x {} has no packed layout ({}; no Q8_0 quant -128)",
+         dtype_name(w.type), w.rows, w.cols, kPackedLayoutRules);
   return std::move(*m);
 }
 

@@ -62,6 +62,14 @@ struct PackedMatrix {
   BigBuffer bytes;  // huge-page backed when large (base/big_buffer.h)
 };
 
+// The packed layout of a type (kRows: the type has none).
+Layout packed_layout_of(DType type);
+// Whether w's type and shape suit w.layout (kRows: always); the rules are
+// kPackedLayoutRules. Shared by packing and matmul's view checks.
+bool fits_layout(const MatView& w);
+inline constexpr const char* kPackedLayoutRules =
+    "Q4_0x8 / Q8_0x8: Q4_0 / Q8_0 with rows % 8 == 0; Halfx4: F16 or BF16 with rows % 4 == 0 and "
+    "cols % 16 == 0";
 // True when `w` (row-major) has a packed layout the kernels use (for Q8_0 this
 // reads the quants: a -128 keeps the matrix row-major).
 bool packable(const MatView& w);
