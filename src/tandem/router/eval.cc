@@ -18,7 +18,7 @@ EvalReport evaluate(const sim::Profile& profile, const sim::SimOptions& sim,
   for (const auto& t : profile.tiers) rep.tiers.push_back(t.name);
   const Scale scale = workload_scale(profile, sim, scen);
   rep.big_capacity_rps = scale.capacity_rps.front();
-  const auto workloads = eval_workloads(scale, scen, profile.domains, o.seed, o.duration_s);
+  const auto workloads = eval_workloads(scale, scen, profile, o.seed, o.duration_s);
   for (const NamedWorkload& w : workloads) {
     const auto reqs = sim::make_workload(w.spec, profile.domains);
     for (const auto& p : policies) {

@@ -61,9 +61,24 @@ sim::WorkloadSpec training_workload(const Scale& s, const ScenarioOptions& o, lo
   return w;
 }
 
+std::vector<std::string> domains_by_fastest_tier_quality(const Scale& s, const sim::Profile& p) {
+  const int fastest = static_cast<int>(
+      std::max_element(s.capacity_rps.begin(), s.capacity_rps.end()) - s.capacity_rps.begin());
+  std::vector<int> order(p.domains.size());
+  for (size_t d = 0; d < order.size(); ++d) order[d] = static_cast<int>(d);
+  auto frac = [&](int d) {
+    const double peak = p.peak(d);
+    return peak > 0 ? p.quality(fastest, d) / peak : 1.0;
+  };
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return frac(a) > frac(b); });
+  std::vector<std::string> out;
+  for (int d : order) out.push_back(p.domains[d]);
+  return out;
+}
+
 std::vector<NamedWorkload> eval_workloads(const Scale& s, const ScenarioOptions& o,
-                                          const std::vector<std::string>& domains, uint64_t seed,
-                                          double dur) {
+                                          const sim::Profile& p, uint64_t seed, double dur) {
+  const std::vector<std::string>& domains = p.domains;
   // Loads between the best tier's capacity (cap) and the fastest tier's (fast).
   const double cap = s.capacity_rps.front(), fast = s.fastest_rps;
   std::vector<NamedWorkload> out;
@@ -85,6 +100,14 @@ std::vector<NamedWorkload> eval_workloads(const Scale& s, const ScenarioOptions&
   add("mix-shift", "task-mix",
       fmt::format("bursty:on={:.4g},off={:.4g},on_s=6,off_s=14", 0.8 * fast, 0.3 * cap),
       fmt::format("{}=6,{}=1|{}=1,{}=6@{:.4g}", a, b, a, b, dur / 2));
+  // Task-mix shift towards the requests the fast tier serves worst: from the domain where
+  // the fastest tier comes closest to the peak to the one where it falls furthest behind.
+  const std::vector<std::string> ranked = domains_by_fastest_tier_quality(s, p);
+  const std::string& easy = ranked.front();
+  const std::string& hard = ranked.back();
+  add("mix-to-worst", "task-mix",
+      fmt::format("bursty:on={:.4g},off={:.4g},on_s=6,off_s=14", 0.8 * fast, 0.3 * cap),
+      fmt::format("{}=6,{}=1|{}=1,{}=6@{:.4g}", easy, hard, easy, hard, dur / 2));
   return out;
 }
 

@@ -4,7 +4,9 @@
 // multiples of the best tier's unloaded latency. Training sees Poisson and on/off bursty arrivals
 // with a uniform task mix; evaluation holds out seeds and adds what training never sees:
 // heavy-tailed bursts and diurnal waves (arrival-pattern shift) and a task
-// mix that changes mid-run (task-mix shift). Training also varies output
+// mix that changes mid-run (task-mix shift: between the first and last domain,
+// and from the domain where the fastest tier comes closest to the best tier's
+// quality to the one where it falls furthest behind). Training also varies output
 // lengths and has some episodes without deadlines.
 // Thread safety: pure functions.
 #pragma once
@@ -45,9 +47,12 @@ struct NamedWorkload {
   std::string shift;  // "none", "arrival", "task-mix"
   sim::WorkloadSpec spec;
 };
-// Held-out evaluation workloads (seeds disjoint from training's).
+// Held-out evaluation workloads (seeds disjoint from training's) for profile `p`.
 std::vector<NamedWorkload> eval_workloads(const Scale& s, const ScenarioOptions& o,
-                                          const std::vector<std::string>& domains, uint64_t seed,
-                                          double duration_s);
+                                          const sim::Profile& p, uint64_t seed, double duration_s);
+
+// p's domains ordered by the fastest tier's quality as a fraction of the peak,
+// highest first (ties keep the profile's order).
+std::vector<std::string> domains_by_fastest_tier_quality(const Scale& s, const sim::Profile& p);
 
 }  // namespace tandem::router
