@@ -78,7 +78,6 @@ std::vector<std::string> domains_by_fastest_tier_quality(const Scale& s, const s
 
 std::vector<NamedWorkload> eval_workloads(const Scale& s, const ScenarioOptions& o,
                                           const sim::Profile& p, uint64_t seed, double dur) {
-  const std::vector<std::string>& domains = p.domains;
   // Loads between the best tier's capacity (cap) and the fastest tier's (fast).
   const double cap = s.capacity_rps.front(), fast = s.fastest_rps;
   std::vector<NamedWorkload> out;
@@ -95,19 +94,18 @@ std::vector<NamedWorkload> eval_workloads(const Scale& s, const ScenarioOptions&
   add("diurnal", "arrival",
       fmt::format("diurnal:min={:.4g},max={:.4g},period={:.4g}", 0.1 * cap, 0.9 * fast, dur / 2),
       "uniform");
-  // Task-mix shift: the first and last domains dominate in turn.
-  const std::string a = domains.front(), b = domains.back();
-  add("mix-shift", "task-mix",
-      fmt::format("bursty:on={:.4g},off={:.4g},on_s=6,off_s=14", 0.8 * fast, 0.3 * cap),
-      fmt::format("{}=6,{}=1|{}=1,{}=6@{:.4g}", a, b, a, b, dur / 2));
-  // Task-mix shift towards the requests the fast tier serves worst: from the domain where
-  // the fastest tier comes closest to the peak to the one where it falls furthest behind.
+  // Task-mix shifts: bursty load whose mix swings from `from`-heavy to `to`-heavy mid-run.
+  auto mix_shift = [&](std::string name, const std::string& from, const std::string& to) {
+    add(std::move(name), "task-mix",
+        fmt::format("bursty:on={:.4g},off={:.4g},on_s=6,off_s=14", 0.8 * fast, 0.3 * cap),
+        fmt::format("{}=6,{}=1|{}=1,{}=6@{:.4g}", from, to, from, to, dur / 2));
+  };
+  // The first and last domains dominate in turn.
+  mix_shift("mix-shift", p.domains.front(), p.domains.back());
+  // Towards the requests the fast tier serves worst: from the domain where the fastest tier
+  // comes closest to the peak to the one where it falls furthest behind.
   const std::vector<std::string> ranked = domains_by_fastest_tier_quality(s, p);
-  const std::string& easy = ranked.front();
-  const std::string& hard = ranked.back();
-  add("mix-to-worst", "task-mix",
-      fmt::format("bursty:on={:.4g},off={:.4g},on_s=6,off_s=14", 0.8 * fast, 0.3 * cap),
-      fmt::format("{}=6,{}=1|{}=1,{}=6@{:.4g}", easy, hard, easy, hard, dur / 2));
+  mix_shift("mix-to-worst", ranked.front(), ranked.back());
   return out;
 }
 
