@@ -1,13 +1,13 @@
 #!/bin/bash
 # Simulator vs live server (issue 7's 15 % check), each pair bracketed by its own
 # quick profile: p0, q6, p1, q15, p2, e6, p3, e15, p4, l6, p5, l15, p6 (q/e/l =
-# fixed:quality, fixed:economy, the learned Xeon policy; 6 and 15 = the Poisson
+# fixed:quality, fixed:economy, the learned policy $POLICY (default: the Xeon one); 6 and 15 = the Poisson
 # traces bench/results/router_validation_trace_xeon_{6,15}.jsonl, 400 ms deadlines).
 # Every pair is simulated with the profile before and after it;
 # bench/router_validate_summary.py R prints live vs simulated per pair.
 # Run from the repository root, about 7.5 minutes (runs 5, 7 and 8 in router_README.md):
 #   T=build/src/cli/tandem R=/tmp/val bash bench/router_validate.sh
-# Env: T (tandem binary), DUR (live seconds, 40s), FS (profile forward seconds, 10),
+# Env: T (tandem binary), POLICY (the learned policy, learned:FILE), DUR (live seconds, 40s), FS (profile forward seconds, 10),
 # R (results folder), CPUS_SERVE / CPUS_LOAD (taskset CPU lists for the server and
 # the load generator, default 0-1 and 4-5; empty = no pinning), OUT (if set, the
 # results folder is also packed into $OUT/val.tgz after every pair).
@@ -34,7 +34,7 @@ pair() {  # tag policy trace
 sim() {  # tag policy trace profile
   $T router sim --profile $R/$4.json --policy $2 --arrival trace:$3 --requests-json $R/$1.sim_$4.jsonl > $R/$1.sim_$4.txt 2>&1
 }
-L=learned:bench/results/router_policy_xeon.json
+L=${POLICY:-learned:bench/results/router_policy_xeon.json}
 T6=bench/results/router_validation_trace_xeon_6.jsonl; T15=bench/results/router_validation_trace_xeon_15.jsonl
 lscpu > $R/lscpu.txt
 profile p0

@@ -18,7 +18,7 @@ for i, tag in enumerate(pairs):
     for p in (f"p{i}", f"p{i + 1}"):
         txt = open(f"{R}/{tag}.sim_{p}.txt").read()
         m = re.search(r"availability ([\d.]+)%.*?mean latency ([\d.]+) s", txt)
-        sims.append({"profile": p, "attainment_pct": float(m.group(1)), "mean_latency_ms": 1000 * float(m.group(2)),
+        sims.append({"profile": p, "attainment_pct": float(m.group(1)), "mean_latency_ms": round(1000 * float(m.group(2)), 1),
                      "line": m.group(0)})
     row["sim"] = sims
     def rel(a, b):

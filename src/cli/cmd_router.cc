@@ -210,7 +210,7 @@ void register_router(CLI::App& app, CommonOptions& common) {
       const auto m = sim::summarize(p, results, 10, w->duration_s);
       fmt::print(
           "{}: {} requests, availability {:.1f}%, quality {:.1f}% of peak, windows >=96%: "
-          "{:.1f}%, >=98%: {:.1f}%, mean latency {:.3f} s, p99 {:.3f} s\n",
+          "{:.1f}%, >=98%: {:.1f}%, mean latency {:.4f} s, p99 {:.4f} s\n",
           pol->name(), m.requests, 100 * m.availability, 100 * m.quality_frac, 100 * m.windows_96,
           100 * m.windows_98, m.mean_latency_s, m.p99_latency_s);
       for (size_t t = 0; t < m.tier_share.size(); ++t)
