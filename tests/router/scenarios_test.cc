@@ -1,6 +1,7 @@
 // Held-out workloads: the task-mix shift towards the fastest tier's weakest domain.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
