@@ -28,7 +28,23 @@ struct EvalReport {
   std::vector<EvalCell> cells;
   std::vector<double> max_rate_rps;  // per policy
   double big_capacity_rps = 0;
+  // Per workload (in cells' order): ceiling_96() of its requests.
+  std::vector<std::pair<std::string, double>> ceilings_96;
 };
+
+// A ceiling on the share of `window_s` windows that any policy can keep at >= 96 % of
+// peak on `reqs` (windows by arrival; those without arrivals left out, as sim::summarize).
+// Every request is taken as served on time, by the fastest tier (scale's highest capacity)
+// unless upgraded to another tier; a request costs a tier its tokens at full-batch
+// throughput (the costs behind Scale::capacity_rps); an upgrade gains the best other
+// tier's quality and costs the cheapest other tier's extra server time. In a window, the
+// requests arriving within any interval [a, b) must be served within [a, b + the longest
+// deadline); the least bound over intervals on a window_s / 20 grid, each a fractional
+// knapsack with every other request upgraded for free, caps the window's quality. Every
+// relaxation raises the ceiling, so no policy holds more windows in the simulator's cost
+// model; it shows how far a workload's >= 96 % share can go at all.
+double ceiling_96(const sim::Profile& profile, const Scale& scale, int slots,
+                  const std::vector<sim::SimRequest>& reqs, double window_s, double duration_s);
 
 struct EvalOptions {
   double duration_s = 120;
