@@ -56,7 +56,7 @@ TEST(RouterCli, TrainEvalSim) {
   EXPECT_NE(r.out.find("fixed:economy"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("learned:"), std::string::npos) << r.out;
   nlohmann::json e = nlohmann::json::parse(std::ifstream(rep));
-  EXPECT_EQ(e["policies"].size(), 6u);  // 4 fixed, the queue heuristic, the learned one
+  EXPECT_EQ(e["policies"].size(), 6u);    // 4 fixed, the queue heuristic, the learned one
   EXPECT_EQ(e["cells"].size(), 6u * 5u);  // x bursty, heavy, diurnal, mix-shift, mix-to-worst
 
   r =
