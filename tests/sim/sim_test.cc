@@ -316,6 +316,35 @@ TEST(Profile, ModelCostsChargeEachModelPerIteration) {
   }
 }
 
+// A verifying forward computes the logits of every token it is fed; the forward table has
+// one row per sequence, so the profile charges logits_row_s for each further row: a spec
+// sequence verifying 4 tokens pays 3 rows on the big model; ar sequences and drafts none.
+TEST(Profile, VerificationPaysForEveryFedTokensLogits) {
+  Profile p = two_models();
+  const double row = 0.0005;
+  IterationLoad l;
+  l.decoding = {2, 3, 1};  // 2 big ar, 3 spec (big verifies 4 tokens each), 1 little ar
+  const double before = p.iteration(l).seconds;
+  p.models[0].logits_row_s = row;
+  p.models[1].logits_row_s = 10 * row;  // the little model drafts with last-token logits
+  EXPECT_NEAR(p.iteration(l).seconds - before, 3 * 3 * row, 1e-12);
+  l.decoding = {2, 0, 1};
+  const double ar_only = p.iteration(l).seconds;
+  p.models[0].logits_row_s = p.models[1].logits_row_s = 0;
+  EXPECT_NEAR(p.iteration(l).seconds, ar_only, 1e-12);
+  // Kept by the JSON round trip; absent means 0 (profiles written before it); negative refused.
+  p.models[0].logits_row_s = row;
+  EXPECT_DOUBLE_EQ(parse_profile(profile_to_json(p), "mem").models[0].logits_row_s, row);
+  std::string s = profile_to_json(p);
+  const size_t at = s.find("\"logits_row_s\": 0.0005");
+  ASSERT_NE(at, std::string::npos) << s;
+  std::string absent = s;
+  absent.replace(at, 14, "\"other_key\"");  // as in a profile written before the field
+  EXPECT_DOUBLE_EQ(parse_profile(absent, "mem").models[0].logits_row_s, 0);
+  s.replace(at, 23, "\"logits_row_s\": -1.000");
+  EXPECT_THROW(parse_profile(s, "bad.json"), Error);
+}
+
 TEST(Profile, EngineOverheadPerTier) {
   Profile p = two_models();
   p.tiers[0].overhead_iter_s = 0.0001;  // big ar

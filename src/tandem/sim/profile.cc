@@ -98,7 +98,7 @@ IterationCost Profile::iteration(const IterationLoad& l) const {
       c.seconds += models[m].seconds(tok[m] + riders[m]);
     }
   }
-  std::vector<int64_t> main(nm, 0);
+  std::vector<int64_t> main(nm, 0), rows(nm, 0);
   double overhead_iter = 0, overhead_seqs = 0;
   for (size_t t = 0; t < nt; ++t) {
     const TierProfile& tp = tiers[t];
@@ -107,7 +107,9 @@ IterationCost Profile::iteration(const IterationLoad& l) const {
       overhead_iter = std::max(overhead_iter, tp.overhead_iter_s);
     overhead_seqs += tp.overhead_seq_s * n;
     if (tp.speculative()) {
-      main[tp.big] += n * std::max<int64_t>(1, std::lround(tp.big_tokens_per_cycle));
+      const int64_t verify = n * std::max<int64_t>(1, std::lround(tp.big_tokens_per_cycle));
+      main[tp.big] += verify;
+      rows[tp.big] += verify - n;  // every fed token's logits, not just the last
       main[tp.little] += at_or_zero(l.prefill_little, t);
       c.tokens[t] = tp.tokens_per_cycle;
     } else {
@@ -118,7 +120,7 @@ IterationCost Profile::iteration(const IterationLoad& l) const {
   }
   bool work = false;
   for (size_t m = 0; m < nm; ++m) {
-    c.seconds += models[m].seconds(main[m]);
+    c.seconds += models[m].seconds(main[m]) + models[m].logits_row_s * static_cast<double>(rows[m]);
     work = work || main[m] > 0;
   }
   if (work) c.seconds += overhead_iter + overhead_seqs;
@@ -183,6 +185,8 @@ void Profile::validate(const std::string& origin) const {
             "{}: model '{}': forward timings must be [tokens, seconds] with tokens ascending and "
             "seconds > 0",
             origin, m.name);
+    if (!(m.logits_row_s >= 0) || !std::isfinite(m.logits_row_s))
+      fail("{}: model '{}': logits_row_s must be finite and >= 0", origin, m.name);
   }
   if (overhead_iter_s < 0 || overhead_seq_s < 0 || !std::isfinite(overhead_iter_s) ||
       !std::isfinite(overhead_seq_s))
@@ -214,6 +218,7 @@ Profile parse_profile(const std::string& json_text, const std::string& origin) {
         m.name = jm.at("name").get<std::string>();
         for (const auto& pt : jm.at("forward"))
           m.forward.emplace_back(pt.at(0).get<int64_t>(), pt.at(1).get<double>());
+        m.logits_row_s = jm.value("logits_row_s", 0.0);
         p.models.push_back(std::move(m));
       }
       if (p.models.empty()) fail("{}: a version 2 profile needs \"models\"", origin);
@@ -274,6 +279,7 @@ std::string profile_to_json(const Profile& p) {
       jm["name"] = m.name;
       jm["forward"] = nlohmann::ordered_json::array();
       for (const auto& [n, sec] : m.forward) jm["forward"].push_back({n, sec});
+      jm["logits_row_s"] = m.logits_row_s;
       j["models"].push_back(jm);
     }
   }

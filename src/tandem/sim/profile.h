@@ -14,9 +14,13 @@
 //                                 an iteration costs the largest per-iteration
 //                                 value of its tiers plus each tier's per-sequence
 //                                 value times its sequences)
-//    "models": [{"name": "big", "forward": [[1, 0.004], [2, 0.0045], ...]}, ...],
-//               forward seconds by tokens fed in one call (all sequences), interpolated
-//               linearly between points, the last slope beyond the last point
+//    "models": [{"name": "big", "forward": [[1, 0.004], [2, 0.0045], ...],
+//                "logits_row_s": 0.00005}, ...],
+//               forward seconds by tokens fed in one call (all sequences, the logits of
+//               each sequence's last token), interpolated linearly between points, the
+//               last slope beyond the last point; logits_row_s (optional, 0 if absent):
+//               seconds per further logits row, which a verifying forward computes for
+//               every token it is fed (LogitsMode::kAll)
 //    "tiers": [{"name": "balanced", "strategy": "spec", "big": 0, "little": 1,
 //               "tokens_per_cycle": 2.6,      tokens emitted per big-model verification
 //               "drafts_per_cycle": 3,        little forwards per verification
@@ -64,8 +68,9 @@ struct TierProfile {
 // Forward cost of one model: seconds by tokens fed in one call.
 struct ModelCost {
   std::string name;
-  std::vector<std::pair<int64_t, double>> forward;  // ascending tokens
-  double seconds(int64_t tokens) const;             // 0 for tokens <= 0
+  std::vector<std::pair<int64_t, double>> forward;  // ascending tokens, last-token logits
+  double logits_row_s = 0;               // per logits row beyond one per sequence (verification)
+  double seconds(int64_t tokens) const;  // 0 for tokens <= 0
 };
 
 // What one engine iteration runs (per tier) and what it costs.

@@ -173,8 +173,37 @@ ModelCost measure_forward(const std::string& name, const std::string& path,
   mc.name = name;
   for (size_t p = 0; p < batches.size(); ++p)
     mc.forward.emplace_back(o.forward_points[p], seconds[p] / static_cast<double>(runs[p]));
+  // A verifying forward needs the logits of every token it is fed: `slots` sequences of 4
+  // tokens (a 3-token draft plus the last accepted token) with all logits against the
+  // same batch with the last ones, alternated; the difference per further row.
+  {
+    std::vector<SequenceInput> verify;
+    for (int q = 0; q < slots; ++q) {
+      SequenceInput in;
+      in.seq = q;
+      for (int64_t i = 0; i < 4; ++i) in.tokens.push_back(token(q * 17 + i));
+      verify.push_back(std::move(in));
+    }
+    ForwardOptions all;
+    all.logits = LogitsMode::kAll;
+    auto timed = [&](const ForwardOptions& opts) {
+      for (const SequenceInput& in : verify) cache.truncate(in.seq, ctx);
+      Timer t;
+      model->forward(verify, cache, opts, out, pool);
+      return t.seconds();
+    };
+    timed(all);  // warm-up
+    double last_s = 0, all_s = 0;
+    const int n = std::max(5, o.min_rounds * std::max(1, o.repeats));
+    for (int r = 0; r < n; ++r) {
+      last_s += timed(fo);
+      all_s += timed(all);
+    }
+    mc.logits_row_s = std::max(0.0, (all_s - last_s) / n) / static_cast<double>(3 * slots);
+  }
   std::string line = fmt::format("model {}: forward ms by tokens:", name);
   for (const auto& [n, sec] : mc.forward) line += fmt::format(" {}:{:.2f}", n, sec * 1e3);
+  line += fmt::format("; {:.4f} ms per further logits row", mc.logits_row_s * 1e3);
   say(line);
   return mc;
 }
@@ -248,7 +277,11 @@ Profile measure_profile(const serve::ServeConfig& config, const ProfilerOptions&
     tp.big = config.model_index(spec.big);
     tp.little = spec.little.empty() ? -1 : config.model_index(spec.little);
     const int tier = static_cast<int>(t);
-    run_batch(engine, {params(timing_prompt, tier, 4)}, nullptr);  // warm-up
+    {  // Warm-up at the largest batch, so the timed runs meet no first-touch page faults.
+      std::vector<serve::GenerationParams> warm;
+      for (int i = 0; i < o.batch; ++i) warm.push_back(params(timing_prompt, tier, 4));
+      run_batch(engine, std::move(warm), nullptr);
+    }
     std::vector<std::pair<double, double>> tier_overhead;
     for (int b : {1, o.batch}) {
       std::vector<serve::GenerationParams> batch;
