@@ -97,6 +97,18 @@ std::pair<double, double> fit_overhead(const std::vector<std::pair<double, doubl
   return {std::max(0.0, a), c};
 }
 
+// A speculative tier's decode pattern from `s`, the stats of `requests` requests that fed
+// `prompt_tokens` prompt tokens to the big model in all (their prefill phase is one call
+// per model per request); unchanged if `s` saw no verification.
+void set_decode_pattern(TierProfile& tp, const decode::DecodeStats& s, int64_t requests,
+                        int64_t prompt_tokens) {
+  if (s.rounds <= 0) return;
+  const double rounds = static_cast<double>(s.rounds);
+  tp.tokens_per_cycle = static_cast<double>(s.generated) / rounds;
+  tp.drafts_per_cycle = static_cast<double>(s.little_calls - requests) / rounds;
+  tp.big_tokens_per_cycle = static_cast<double>(s.big_tokens - prompt_tokens) / rounds;
+}
+
 // Forward seconds of `model` by tokens fed (see the header).
 ModelCost measure_forward(const std::string& name, const std::string& path,
                           const ProfilerOptions& o, ThreadPool& shared_pool,
@@ -257,6 +269,7 @@ Profile measure_profile(const serve::ServeConfig& config, const ProfilerOptions&
   struct Run {
     int tier, batch;
     double wall_s;
+    decode::DecodeStats stats;  // summed over the batch: its own decode pattern
   };
   std::vector<Run> runs;
   const int64_t timing_prompt_tokens =
@@ -288,14 +301,17 @@ Profile measure_profile(const serve::ServeConfig& config, const ProfilerOptions&
       for (int i = 0; i < b; ++i) batch.push_back(params(timing_prompt, tier, o.timing_tokens));
       const double f0 = forward_seconds();
       const double it0 = metrics.value("tandem:engine_iterations_total");
-      const double wall = run_batch(engine, std::move(batch), nullptr);
+      std::vector<Done> timed;
+      const double wall = run_batch(engine, std::move(batch), &timed);
       const double iters = metrics.value("tandem:engine_iterations_total") - it0;
       const double outside = wall - (forward_seconds() - f0);
       if (iters > 0) {
         overhead.emplace_back(b, outside / iters);
         tier_overhead.emplace_back(b, outside / iters);
       }
-      runs.push_back({static_cast<int>(t), b, wall});
+      decode::DecodeStats st;
+      for (const Done& d : timed) st += d.stats;
+      runs.push_back({static_cast<int>(t), b, wall, st});
       say(fmt::format(
           "{}: {} sequence(s): {:.1f} ms, {:.0f} iterations, {:.3f} ms/iteration outside "
           "forwards",
@@ -322,14 +338,7 @@ Profile measure_profile(const serve::ServeConfig& config, const ProfilerOptions&
       }
       tp.quality.push_back(q / static_cast<double>(samples[d].size()));
     }
-    if (tp.little >= 0 && sum.rounds > 0) {
-      const double rounds = static_cast<double>(sum.rounds);
-      tp.tokens_per_cycle = static_cast<double>(sum.generated) / rounds;
-      // The prefill phase is one call per model per request.
-      tp.drafts_per_cycle =
-          static_cast<double>(sum.little_calls - static_cast<int64_t>(k)) / rounds;
-      tp.big_tokens_per_cycle = static_cast<double>(sum.big_tokens - prefill) / rounds;
-    }
+    if (tp.little >= 0) set_decode_pattern(tp, sum, static_cast<int64_t>(k), prefill);
     double mean_q = 0;
     for (double q : tp.quality) mean_q += q;
     say(
@@ -347,7 +356,13 @@ Profile measure_profile(const serve::ServeConfig& config, const ProfilerOptions&
   prof.derive_tier_costs();
   // Calibration: the timing runs again, in the simulator.
   std::string cal = "engine vs simulator (timing runs, wall ms measured/simulated):";
+  // A speculative tier is simulated with the decode pattern of the timing run itself: one
+  // prompt, repeated, drafts better or worse than the quality prompts' average.
   for (const Run& r : runs) {
+    Profile cal_prof = prof;
+    TierProfile& ct = cal_prof.tiers[r.tier];
+    if (ct.little >= 0)
+      set_decode_pattern(ct, r.stats, r.batch, r.batch * (timing_prompt_tokens - 1));
     std::vector<SimRequest> reqs(static_cast<size_t>(r.batch));
     for (size_t i = 0; i < reqs.size(); ++i) {
       reqs[i].id = static_cast<int64_t>(i);
@@ -358,7 +373,7 @@ Profile measure_profile(const serve::ServeConfig& config, const ProfilerOptions&
     so.slots = eo.slots;
     const auto pol = serve::make_policy("fixed:" + config.tiers[r.tier].name, config.tiers);
     double sim_s = 0;
-    for (const RequestResult& res : simulate(prof, so, reqs, *pol))
+    for (const RequestResult& res : simulate(cal_prof, so, reqs, *pol))
       sim_s = std::max(sim_s, res.latency_s);
     cal += fmt::format(" {} x{} {:.0f}/{:.0f};", config.tiers[r.tier].name, r.batch, r.wall_s * 1e3,
                        sim_s * 1e3);

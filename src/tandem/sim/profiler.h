@@ -7,19 +7,23 @@
 //    point per round, at least `min_rounds` rounds and `min_seconds` in all);
 //    a point's cost is the mean of all its forwards, so that a machine shared
 //    with other work is charged its sustained speed rather than its best burst,
-//    and every point the same mix of the machine's states.
+//    and every point the same mix of the machine's states. Then the cost of a
+//    further logits row (`slots` sequences x 4 tokens with every token's logits,
+//    as a verification computes them, against last-token logits only).
 //  * Quality and decode pattern, per tier: greedy continuations of the first
 //    `prompts_per_domain` prompts of bench/prompts/<domain>.jsonl through the
 //    real Engine (all at once), max_tokens tokens, scored by ROUGE-L F1 against
 //    the line's "continuation"; the strategies' counters give tokens per
 //    verification, drafts per verification and big-model tokens per
 //    verification.
-//  * Engine overhead: per tier, 1 and `batch` concurrent requests of
-//    `timing_tokens` tokens through the Engine; (wall - time in forwards) per
+//  * Engine overhead: per tier, after a warm-up of `batch` requests, 1 and
+//    `batch` concurrent requests of `timing_tokens` tokens through the Engine;
+//    (wall - time in forwards) per
 //    iteration, fitted as overhead_iter_s + overhead_seq_s * sequences per tier
 //    (speculative tiers' iterations carry their drafts' bookkeeping) and over
 //    all tiers (the profile-wide default); each of
-//    these runs is then simulated from the finished profile and measured vs
+//    these runs is then simulated from the finished profile (a speculative tier
+//    with the decode pattern of that run's own prompt) and measured vs
 //    simulated time is reported (and written into the profile's note).
 // Slow (it runs the models); `progress` gets one line per measurement.
 // Not thread-safe; creates and stops its own Engine.
