@@ -239,6 +239,8 @@ void register_router(CLI::App& app, CommonOptions& common) {
     c->add_option("--out", *out, "policy file to write (the validation-best seed's)")->required();
     c->add_option("--episodes", o->episodes, "simulated episodes");
     c->add_option("--episode-s", scen->episode_s, "simulated seconds per episode");
+    c->add_option("--skewed-mix-share", scen->skewed_mix_share,
+                  "share of training episodes with a skewed task mix (default 0: all uniform)");
     c->add_option("--seed", o->seed,
                   "seed (network, exploration, workloads); the first of --seeds");
     c->add_option("--seeds", *seeds,
@@ -288,7 +290,9 @@ void register_router(CLI::App& app, CommonOptions& common) {
       Progress bar("training", static_cast<int64_t>(o->episodes) * *seeds);
       const auto all = router::train_seeds(
           p, *o, *seeds,
-          [&](int, loadgen::Rng& rng) { return router::training_workload(scale, *scen, rng); },
+          [&](int, loadgen::Rng& rng) {
+            return router::training_workload(scale, *scen, p.domains, rng);
+          },
           validator,
           [&](int k, const router::EpisodeStats& s) {
             bar.update(static_cast<int64_t>(k) * o->episodes + s.episode + 1);

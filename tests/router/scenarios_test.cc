@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "tandem/loadgen/arrival.h"
 #include "tandem/router/scenarios.h"
 #include "tandem/sim/workload.h"
 
@@ -61,6 +62,32 @@ TEST(Scenarios, MixToWorstShiftsFromTheFastTiersBestDomainToItsWorst) {
   EXPECT_EQ(wl.size(), 5u);
   EXPECT_EQ(wl[3].name, "mix-shift");
   EXPECT_EQ(wl[3].spec.seed, 7u + 7919 * 4);
+}
+
+TEST(Scenarios, SkewedTrainingMixesFavourOneDomainAndAreOffByDefault) {
+  const sim::Profile p = two_tier_profile();
+  const Scale s = scale_with_capacities({1, 5});
+  ScenarioOptions o;
+  loadgen::Rng a(11), b(11);
+  // Off (the default): every episode uniform.
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(training_workload(s, o, p.domains, a).mix, "uniform");
+  // Always on: one domain 2-8x as frequent as each other one, every domain listed.
+  o.skewed_mix_share = 1;
+  int skewed = 0;
+  for (int i = 0; i < 20; ++i) {
+    sim::WorkloadSpec w = training_workload(s, o, p.domains, b);
+    ASSERT_NE(w.mix, "uniform");
+    for (const std::string& d : p.domains)
+      EXPECT_NE(w.mix.find(d + "="), std::string::npos) << w.mix;
+    w.arrival = "poisson:rate=50";
+    w.duration_s = 20;
+    const auto reqs = sim::make_workload(w, p.domains);
+    int n[3] = {0, 0, 0};
+    for (const sim::SimRequest& r : reqs) ++n[r.domain];
+    const int top = static_cast<int>(std::max_element(n, n + 3) - n);
+    skewed += n[top] > 1.5 * n[(top + 1) % 3] && n[top] > 1.5 * n[(top + 2) % 3];
+  }
+  EXPECT_GE(skewed, 18);
 }
 
 }  // namespace

@@ -39,7 +39,8 @@ sim::WorkloadSpec base_spec(const Scale& s, const ScenarioOptions& o, uint64_t s
 
 }  // namespace
 
-sim::WorkloadSpec training_workload(const Scale& s, const ScenarioOptions& o, loadgen::Rng& rng) {
+sim::WorkloadSpec training_workload(const Scale& s, const ScenarioOptions& o,
+                                    const std::vector<std::string>& domains, loadgen::Rng& rng) {
   sim::WorkloadSpec w = base_spec(s, o, 1000 + rng.below(1u << 30), o.episode_s);
   // Some episodes without deadlines, and varied output lengths, so that the policy has
   // seen such requests (the live server gets them) -- evaluation keeps the fixed ranges.
@@ -47,6 +48,14 @@ sim::WorkloadSpec training_workload(const Scale& s, const ScenarioOptions& o, lo
   if (rng.uniform() < 0.3) {
     const int64_t lo_t = 4 + static_cast<int64_t>(rng.below(60));
     w.max_tokens = {lo_t, lo_t + static_cast<int64_t>(rng.below(96))};
+  }
+  if (o.skewed_mix_share > 0 && domains.size() > 1 && rng.uniform() < o.skewed_mix_share) {
+    const size_t top = rng.below(static_cast<uint32_t>(domains.size()));
+    const double weight = 2 + 6 * rng.uniform();
+    std::string mix;
+    for (size_t d = 0; d < domains.size(); ++d)
+      mix += fmt::format("{}{}={:.3g}", d ? "," : "", domains[d], d == top ? weight : 1.0);
+    w.mix = mix;
   }
   const double lo = o.rate_lo * s.capacity_rps.front(), hi = o.rate_hi * s.fastest_rps;
   const double rate = lo * std::pow(std::max(hi, lo) / lo, rng.uniform());

@@ -35,12 +35,16 @@ struct ScenarioOptions {
   double rate_hi = 1.5;  // to rate_hi x the fastest tier's capacity (log-uniform)
   double episode_s = 60;
   double no_deadline_share = 0.15;  // training episodes whose requests have no deadline
+  // Training episodes whose task mix is skewed (one random domain 2-8x as frequent as each
+  // other one) instead of uniform; 0 keeps every episode uniform.
+  double skewed_mix_share = 0;
 };
 
 Scale workload_scale(const sim::Profile& p, const sim::SimOptions& sim, const ScenarioOptions& o);
 
-// A training workload for `episode`, drawn from `rng`.
-sim::WorkloadSpec training_workload(const Scale& s, const ScenarioOptions& o, loadgen::Rng& rng);
+// A training workload for `episode`, drawn from `rng`; `domains` name the tasks of a skewed mix.
+sim::WorkloadSpec training_workload(const Scale& s, const ScenarioOptions& o,
+                                    const std::vector<std::string>& domains, loadgen::Rng& rng);
 
 struct NamedWorkload {
   std::string name;
