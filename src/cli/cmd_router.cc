@@ -233,6 +233,7 @@ void register_router(CLI::App& app, CommonOptions& common) {
     auto seeds = std::make_shared<int>(1);
     auto val = std::make_shared<router::EvalOptions>();
     val->seed = 777;
+    val->ceilings = false;  // the selection score does not read them
     o->val_every = 10;
     CLI::App* c = router->add_subcommand("train", "train the router (Double DQN) in the simulator");
     c->add_option("--profile", *profile, "profile JSON")->required();

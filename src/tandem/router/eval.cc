@@ -22,8 +22,9 @@ EvalReport evaluate(const sim::Profile& profile, const sim::SimOptions& sim,
   const auto workloads = eval_workloads(scale, scen, profile, o.seed, o.duration_s);
   for (const NamedWorkload& w : workloads) {
     const auto reqs = sim::make_workload(w.spec, profile.domains);
-    rep.ceilings_96.emplace_back(
-        w.name, ceiling_96(profile, scale, sim.slots, reqs, o.window_s, w.spec.duration_s));
+    if (o.ceilings)
+      rep.ceilings_96.emplace_back(
+          w.name, ceiling_96(profile, scale, sim.slots, reqs, o.window_s, w.spec.duration_s));
     for (const auto& p : policies) {
       const auto res = sim::simulate(profile, sim, reqs, *p);
       rep.cells.push_back({p->name(), w.name, w.shift,
@@ -58,14 +59,6 @@ EvalReport evaluate(const sim::Profile& profile, const sim::SimOptions& sim,
 
 namespace {
 
-// Server seconds a request of `max_tokens` after `prompt_tokens` costs tier `t` at full
-// batching (the throughput that Scale::capacity_rps assumes, per request).
-double request_cost_s(const sim::TierProfile& t, int slots, const sim::SimRequest& r) {
-  const double iteration_s = t.step_base_s + t.step_per_seq_s * (slots - 1);
-  return static_cast<double>(r.max_tokens) * iteration_s / slots +
-         static_cast<double>(r.prompt_tokens) * t.prefill_token_s;
-}
-
 struct Upgrade {
   double t, gain, extra_s, fast_s;
 };
@@ -77,7 +70,7 @@ double ceiling_96(const sim::Profile& profile, const Scale& scale, int slots,
   const auto& cap = scale.capacity_rps;
   TANDEM_CHECK(cap.size() == profile.tiers.size(), "ceiling_96: {} capacities for {} tiers",
                cap.size(), profile.tiers.size());
-  const int fastest = static_cast<int>(std::max_element(cap.begin(), cap.end()) - cap.begin());
+  const int fastest = fastest_tier(scale);
   const sim::TierProfile& fast = profile.tiers[fastest];
   const int nw = std::max(1, static_cast<int>(std::ceil(duration_s / window_s)));
   std::vector<double> base(nw, 0), peak(nw, 0);
@@ -87,15 +80,16 @@ double ceiling_96(const sim::Profile& profile, const Scale& scale, int slots,
     longest_deadline_s = std::max(longest_deadline_s, r.deadline_s);
     const int w = std::clamp(static_cast<int>(r.t / window_s), 0, nw - 1);
     const double fast_q = profile.quality(fastest, r.domain);
-    const double fast_s = request_cost_s(fast, slots, r);
+    const double fast_s = request_seconds(fast, slots, r.prompt_tokens, r.max_tokens);
     // The best gain any other tier offers and the cheapest extra cost of any other tier:
     // one upgrade may have both, which only raises the ceiling.
     double gain = 0, extra_s = std::numeric_limits<double>::infinity();
     for (size_t t = 0; t < cap.size(); ++t) {
       if (static_cast<int>(t) == fastest) continue;
       gain = std::max(gain, profile.quality(static_cast<int>(t), r.domain) - fast_q);
-      extra_s =
-          std::min(extra_s, std::max(0.0, request_cost_s(profile.tiers[t], slots, r) - fast_s));
+      extra_s = std::min(extra_s, std::max(0.0, request_seconds(profile.tiers[t], slots,
+                                                                r.prompt_tokens, r.max_tokens) -
+                                                    fast_s));
     }
     base[w] += fast_q;
     peak[w] += profile.peak(r.domain);

@@ -28,7 +28,7 @@ struct EvalReport {
   std::vector<EvalCell> cells;
   std::vector<double> max_rate_rps;  // per policy
   double big_capacity_rps = 0;
-  // Per workload (in cells' order): ceiling_96() of its requests.
+  // Per workload (in cells' order): ceiling_96() of its requests, if EvalOptions::ceilings.
   std::vector<std::pair<std::string, double>> ceilings_96;
 };
 
@@ -52,6 +52,7 @@ struct EvalOptions {
   uint64_t seed = 424242;
   double window_s = 10;
   double sweep_lo = 0.25, sweep_hi = 64, sweep_step = 1.25;  // x capacity of the best tier
+  bool ceilings = true;  // fill EvalReport::ceilings_96 (model selection does not read them)
 };
 
 EvalReport evaluate(const sim::Profile& profile, const sim::SimOptions& sim,

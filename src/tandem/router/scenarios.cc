@@ -7,13 +7,23 @@
 
 namespace tandem::router {
 
+double request_seconds(const sim::TierProfile& t, int slots, double prompt_tokens,
+                       double output_tokens) {
+  const double iteration_s = t.step_base_s + t.step_per_seq_s * (slots - 1);
+  return output_tokens * iteration_s / slots + prompt_tokens * t.prefill_token_s;
+}
+
+int fastest_tier(const Scale& s) {
+  return static_cast<int>(std::max_element(s.capacity_rps.begin(), s.capacity_rps.end()) -
+                          s.capacity_rps.begin());
+}
+
 Scale workload_scale(const sim::Profile& p, const sim::SimOptions& sim, const ScenarioOptions& o) {
   Scale s;
   s.mean_prompt = 0.5 * static_cast<double>(o.prompt_tokens.lo + o.prompt_tokens.hi);
   s.mean_output = 0.5 * static_cast<double>(o.max_tokens.lo + o.max_tokens.hi);
   for (const sim::TierProfile& t : p.tiers) {
-    const double it = t.step_base_s + t.step_per_seq_s * (sim.slots - 1);
-    const double per_req = s.mean_output * it / sim.slots + s.mean_prompt * t.prefill_token_s;
+    const double per_req = request_seconds(t, sim.slots, s.mean_prompt, s.mean_output);
     s.capacity_rps.push_back(1.0 / per_req);
     s.fastest_rps = std::max(s.fastest_rps, 1.0 / per_req);
   }
@@ -71,8 +81,7 @@ sim::WorkloadSpec training_workload(const Scale& s, const ScenarioOptions& o,
 }
 
 std::vector<std::string> domains_by_fastest_tier_quality(const Scale& s, const sim::Profile& p) {
-  const int fastest = static_cast<int>(
-      std::max_element(s.capacity_rps.begin(), s.capacity_rps.end()) - s.capacity_rps.begin());
+  const int fastest = fastest_tier(s);
   std::vector<int> order(p.domains.size());
   for (size_t d = 0; d < order.size(); ++d) order[d] = static_cast<int>(d);
   auto frac = [&](int d) {

@@ -42,6 +42,14 @@ struct ScenarioOptions {
 
 Scale workload_scale(const sim::Profile& p, const sim::SimOptions& sim, const ScenarioOptions& o);
 
+// Server seconds one request costs tier `t` at full batching (`slots` sequences running):
+// what Scale::capacity_rps inverts for a mean request.
+double request_seconds(const sim::TierProfile& t, int slots, double prompt_tokens,
+                       double output_tokens);
+
+// Index of the tier with the highest capacity.
+int fastest_tier(const Scale& s);
+
 // A training workload for `episode`, drawn from `rng`; `domains` name the tasks of a skewed mix.
 sim::WorkloadSpec training_workload(const Scale& s, const ScenarioOptions& o,
                                     const std::vector<std::string>& domains, loadgen::Rng& rng);
